@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
 from .detect.base import Entity
 from .policy import Action, Policy, Rule, Sensitivity
 
-__all__ = ["Decision", "decide", "Sensitivity"]
+__all__ = ["Decision", "Sensitivity", "decide", "rule_matches"]
 
 
 @dataclass(frozen=True)
@@ -54,12 +54,13 @@ def _pattern_regex(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern, re.IGNORECASE)
 
 
-def _matches(rule: Rule, text: str, counts: Counter[str]) -> bool:
+def rule_matches(rule: Rule, text: str, counts: Mapping[str, int]) -> bool:
+    """Whether every condition of ``rule`` holds for ``text`` and its entity counts."""
     cond = rule.when
     if cond.entities_any:
-        if sum(counts[t] for t in cond.entities_any) < cond.min_entities:
+        if sum(counts.get(t, 0) for t in cond.entities_any) < cond.min_entities:
             return False
-    if cond.entities_all and not all(counts[t] > 0 for t in cond.entities_all):
+    if cond.entities_all and not all(counts.get(t, 0) > 0 for t in cond.entities_all):
         return False
     if cond.terms_any and not _term_regex(cond.terms_any).search(text):
         return False
@@ -75,7 +76,7 @@ def decide(policy: Policy, text: str, entities: Sequence[Entity]) -> Decision:
     reasons: list[str] = []
     override: Action | None = None
     for rule in policy.classify.rules:
-        if not _matches(rule, text, counts):
+        if not rule_matches(rule, text, counts):
             continue
         reasons.append(rule.id)
         rule_level = Sensitivity[rule.sensitivity]

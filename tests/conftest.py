@@ -1,0 +1,56 @@
+"""Shared fixtures: the real local model, a recording OpenAI-compatible server, isolation."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from privroute.testing import OpenAIServer
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No test may reach a real frontier or write audit records outside tmp."""
+    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_ORG_ID", "OPENAI_PROJECT_ID"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PRIVROUTE_AUDIT_DB", str(tmp_path / "audit.db"))
+    monkeypatch.setenv("PRIVROUTE_AUDIT_KEY", "test-audit-key")
+
+
+@pytest.fixture(scope="session")
+def _frontier_session() -> Iterator[OpenAIServer]:
+    with OpenAIServer() as server:
+        yield server
+
+
+@pytest.fixture
+def frontier(_frontier_session: OpenAIServer) -> OpenAIServer:
+    """A recording OpenAI-compatible server on 127.0.0.1 that echoes the last message."""
+    _frontier_session.reset()
+    return _frontier_session
+
+
+@pytest.fixture(scope="session")
+def local_backend() -> Any:
+    """The real SmolLM2 through llama.cpp (loaded once per test session)."""
+    from privroute.backends import local_from_config
+    from privroute.policy import LocalConfig
+
+    return local_from_config(LocalConfig(max_output_tokens=48))
+
+
+def policy_with_frontier(base: str, url: str, **frontier: Any) -> dict[str, Any]:
+    """A policy mapping that extends a shipped one and points its frontier at ``url``."""
+    return {"name": f"{base}-test", "extends": base,
+            "frontier": {"model": "test-frontier", "base_url": url, **frontier},
+            "local": {"max_output_tokens": 48}}
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"privroute tests; shared data: {SHARED_DATA} ({'found' if SHARED_DATA.is_dir() else 'missing'})"
