@@ -1,0 +1,222 @@
+"""The OpenAI wire format for the proxy: request validation, response and error bodies.
+
+Everything here is pure (no I/O), so it is unit-testable without a server.
+Error messages name fields and rules, never values: a request body may hold PII.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import (
+    AuditError,
+    BackendError,
+    Blocked,
+    BudgetExceeded,
+    ConfigurationError,
+    DetectionError,
+    FrontierTimeout,
+    FrontierUnavailable,
+    InputError,
+    PrivrouteError,
+)
+from .server_gate import QueueFull
+
+__all__ = [
+    "ApiError",
+    "ChatRequest",
+    "completion_body",
+    "chunk_event",
+    "error_body",
+    "error_event",
+    "error_for",
+    "new_completion_id",
+    "parse_chat_request",
+    "PROXY_MODEL",
+]
+
+PROXY_MODEL = "privroute"
+"""The model id that means "route by my tenant's policy"."""
+
+_UNSUPPORTED = ("tools", "functions", "tool_choice", "function_call", "audio", "modalities", "prediction")
+
+
+@dataclass(frozen=True)
+class ApiError(Exception):
+    """An error the proxy answers with: HTTP status plus the OpenAI error object."""
+
+    status: int
+    message: str
+    type: str = "invalid_request_error"
+    code: str | None = None
+    param: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return f"{self.status} {self.type}: {self.message}"
+
+
+# --------------------------------------------------------------------- request
+
+
+class _TextPart(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    type: Literal["text"]
+    text: str
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    role: Literal["system", "user", "assistant", "developer", "tool"]
+    content: str | list[_TextPart]
+
+    def text(self) -> str:
+        if isinstance(self.content, str):
+            return self.content
+        return "\n".join(part.text for part in self.content)
+
+
+class ChatRequest(BaseModel):
+    """The fields of an OpenAI chat completion request that the proxy acts on.
+
+    Sampling parameters (temperature, top_p, stop, seed, ...) are accepted and not
+    forwarded: the policy's backend settings decide them. Parameters that would
+    change the meaning of the answer (tools, n > 1) are refused rather than ignored.
+    """
+
+    model_config = ConfigDict(extra="ignore")
+
+    model: str = Field(min_length=1, max_length=256)
+    messages: list[_Message] = Field(min_length=1)
+    stream: bool = False
+    max_tokens: int | None = Field(None, ge=1)
+    max_completion_tokens: int | None = Field(None, ge=1)
+    n: int | None = Field(None, ge=1)
+    stream_options: dict[str, Any] | None = None
+
+    def chat_messages(self) -> list[dict[str, str]]:
+        return [{"role": m.role, "content": m.text()} for m in self.messages]
+
+    def token_limit(self, ceiling: int | None) -> int | None:
+        given = [v for v in (self.max_tokens, self.max_completion_tokens, ceiling) if v is not None]
+        return min(given) if given else None
+
+
+def parse_chat_request(raw: bytes) -> ChatRequest:
+    """Validate a request body; raises ApiError(400) naming the field, never the value."""
+    try:
+        request = ChatRequest.model_validate_json(raw, strict=True)
+    except ValidationError as exc:
+        raise _invalid(exc) from None
+    try:
+        extra = json.loads(raw) if _might_have_unsupported(raw) else {}
+    except ValueError:  # pydantic accepted it, so this cannot happen; stay closed anyway
+        raise ApiError(400, "could not parse the JSON body") from None
+    for name in _UNSUPPORTED:
+        if extra.get(name) not in (None, [], {}):
+            raise ApiError(400, f"'{name}' is not supported by the privroute proxy", param=name,
+                           code="unsupported_parameter")
+    if request.n not in (None, 1):
+        raise ApiError(400, "only n=1 is supported", param="n", code="unsupported_parameter")
+    return request
+
+
+def _might_have_unsupported(raw: bytes) -> bool:
+    return any(f'"{name}"'.encode() in raw for name in _UNSUPPORTED)
+
+
+def _invalid(exc: ValidationError) -> ApiError:
+    errors = exc.errors(include_input=False, include_url=False)
+    first = errors[0] if errors else {"type": "", "loc": (), "msg": "invalid request"}
+    if first["type"] == "json_invalid":
+        return ApiError(400, "could not parse the JSON body", code="invalid_json")
+    loc = ".".join(str(part) for part in first["loc"])
+    if first["type"] == "model_type" and not loc:
+        return ApiError(400, "the request body must be a JSON object")
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return ApiError(400, f"{loc or 'body'}: {first['msg']}{more}", param=loc or None)
+
+
+# --------------------------------------------------------------------- responses
+
+
+def new_completion_id() -> str:
+    return f"chatcmpl-{uuid.uuid4().hex}"
+
+
+def completion_body(*, completion_id: str, model: str, content: str, finish_reason: str,
+                    usage: Any | None, privroute: Mapping[str, Any]) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": completion_id, "object": "chat.completion", "created": int(time.time()), "model": model,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
+                     "finish_reason": finish_reason}],
+        "privroute": dict(privroute),
+    }
+    if usage is not None:
+        body["usage"] = {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
+                         "total_tokens": usage.prompt_tokens + usage.completion_tokens}
+    return body
+
+
+def chunk_event(*, completion_id: str, created: int, model: str, delta: Mapping[str, str],
+                finish_reason: str | None = None) -> bytes:
+    data = {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": model,
+            "choices": [{"index": 0, "delta": dict(delta), "finish_reason": finish_reason}]}
+    return b"data: " + json.dumps(data, ensure_ascii=False).encode("utf-8") + b"\n\n"
+
+
+def error_body(error: ApiError) -> dict[str, Any]:
+    return {"error": {"message": error.message, "type": error.type, "param": error.param, "code": error.code}}
+
+
+def error_event(error: ApiError) -> bytes:
+    return b"data: " + json.dumps(error_body(error)).encode("utf-8") + b"\n\n"
+
+
+# --------------------------------------------------------------------- errors
+
+
+def error_for(exc: BaseException) -> ApiError:
+    """The HTTP answer for an exception raised while routing.
+
+    privroute messages are PII-free by contract (privroute.errors), so they are
+    passed on; anything else gets a generic message naming only its type.
+    """
+    if isinstance(exc, ApiError):
+        return exc
+    if isinstance(exc, Blocked):
+        return ApiError(403, str(exc), type="permission_error", code="blocked_by_policy")
+    if isinstance(exc, QueueFull):
+        return ApiError(429, str(exc), type="rate_limit_error", code="local_queue_full",
+                        headers={"retry-after": str(exc.retry_after_s)})
+    if isinstance(exc, BudgetExceeded):
+        return ApiError(429, str(exc), type="insufficient_quota", code="budget_exceeded")
+    if isinstance(exc, InputError):
+        return ApiError(400, str(exc), code="invalid_input")
+    if isinstance(exc, FrontierTimeout):
+        return ApiError(504, str(exc), type="upstream_timeout", code="frontier_timeout")
+    if isinstance(exc, FrontierUnavailable):
+        if getattr(exc, "status_code", None) == 429:
+            retry = getattr(exc, "retry_after", None)
+            headers = {"retry-after": str(max(1, round(retry)))} if retry else {}
+            return ApiError(429, str(exc), type="rate_limit_error", code="frontier_rate_limited", headers=headers)
+        return ApiError(502, str(exc), type="upstream_error", code="frontier_unavailable")
+    if isinstance(exc, BackendError):
+        return ApiError(502, str(exc), type="upstream_error", code="backend_error")
+    if isinstance(exc, DetectionError):
+        return ApiError(500, str(exc), type="server_error", code="detection_failed")
+    if isinstance(exc, AuditError):
+        return ApiError(503, str(exc), type="server_error", code="audit_unavailable")
+    if isinstance(exc, ConfigurationError):
+        return ApiError(500, str(exc), type="server_error", code="not_configured")
+    if isinstance(exc, PrivrouteError):
+        return ApiError(500, f"{type(exc).__name__}: {exc}", type="server_error", code="privroute_error")
+    return ApiError(500, f"internal error ({type(exc).__name__})", type="server_error",
+                    code="internal_error")
