@@ -1,0 +1,166 @@
+"""Assembling the Presidio AnalyzerEngine, and the judgement calls applied after it.
+
+What counts as an identifier (documented in docs/detection.md):
+
+* a date is an identifier, a year alone is not (HIPAA Safe Harbor keeps the
+  year); relative dates ("yesterday", "last week", "3 days ago"), durations
+  and ages ("45 years old") are not either: redacting them makes clinical and
+  business questions unanswerable;
+* an age is an identifier only from 90 on (AGE_OVER_89);
+* a phone number preceded by "fax" is a FAX_NUMBER.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from .recognizers import make_finder_recognizer, make_spec_recognizer
+
+if TYPE_CHECKING:
+    from ..policy import DetectConfig
+
+__all__ = ["build_analyzer", "post_filter", "is_identifying_date"]
+
+# Presidio's own pattern recognizers worth their cost for the types privroute uses.
+_PRESIDIO_RECOGNIZERS = (
+    "CreditCardRecognizer",
+    "IbanRecognizer",
+    "IpRecognizer",
+    "PhoneRecognizer",
+    "UrlRecognizer",
+    "UsSsnRecognizer",
+    "UsItinRecognizer",
+    "UsPassportRecognizer",
+    "AbaRoutingRecognizer",
+    "MedicalLicenseRecognizer",
+    "NhsRecognizer",
+    "UkNinoRecognizer",
+    "EsNifRecognizer",
+    "EsNieRecognizer",
+    "ItFiscalCodeRecognizer",
+    "PlPeselRecognizer",
+    "FiPersonalIdentityCodeRecognizer",
+    "DateRecognizer",
+)
+
+
+def _offline_email_recognizer(tld_extractor: Any, language: str) -> Any:
+    from presidio_analyzer.predefined_recognizers import EmailRecognizer
+
+    class OfflineEmailRecognizer(EmailRecognizer):
+        """Presidio's email recognizer, validating domains on the offline suffix list."""
+
+        def validate_result(self, pattern_text: str) -> bool:
+            return tld_extractor(pattern_text).fqdn != ""
+
+    return OfflineEmailRecognizer(supported_language=language)
+
+
+def _spacy_recognizer(language: str) -> Any:
+    from presidio_analyzer.predefined_recognizers import SpacyRecognizer
+
+    return SpacyRecognizer(
+        supported_language=language,
+        supported_entities=["PERSON", "LOCATION", "ORGANIZATION", "NRP", "DATE_TIME"],
+    )
+
+
+def build_analyzer(config: "DetectConfig", nlp: Any, tld_extractor: Any) -> tuple[Any, Any]:
+    """An AnalyzerEngine on the already loaded spaCy ``nlp``; returns (analyzer, nlp_engine)."""
+    from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
+    from presidio_analyzer import predefined_recognizers as predefined
+    from presidio_analyzer.nlp_engine import NerModelConfiguration, SpacyNlpEngine
+
+    from .names import NAME_FINDERS, NAME_TYPES
+    from .patterns import PATTERN_FINDERS, PATTERN_TYPES
+    from .presidio import SPACY_LABELS
+
+    language = config.language
+    ner_config = NerModelConfiguration(
+        model_to_presidio_entity_mapping=dict(SPACY_LABELS),
+        low_score_entity_names=[],
+        labels_to_ignore=["CARDINAL", "ORDINAL", "MONEY", "PERCENT", "QUANTITY", "PRODUCT", "EVENT",
+                          "WORK_OF_ART", "LAW", "LANGUAGE"],
+    )
+    nlp_engine = SpacyNlpEngine(models=[{"lang_code": language, "model_name": config.spacy_model}],
+                                ner_model_configuration=ner_config)
+    # Handing Presidio the loaded pipeline means SpacyNlpEngine.load() (which
+    # downloads a missing model) never runs.
+    nlp_engine.nlp = {language: nlp}
+
+    registry = RecognizerRegistry(supported_languages=[language])
+    registry.add_recognizer(_spacy_recognizer(language))
+    registry.add_recognizer(_offline_email_recognizer(tld_extractor, language))
+    for class_name in _PRESIDIO_RECOGNIZERS:
+        recognizer_class = getattr(predefined, class_name)
+        registry.add_recognizer(recognizer_class(supported_language=language))
+    registry.add_recognizer(make_finder_recognizer("privroute-patterns", PATTERN_TYPES, PATTERN_FINDERS, language))
+    registry.add_recognizer(make_finder_recognizer("privroute-names", NAME_TYPES, NAME_FINDERS, language))
+    for spec in config.recognizers:
+        registry.add_recognizer(make_spec_recognizer(spec, language))
+    analyzer = AnalyzerEngine(registry=registry, nlp_engine=nlp_engine, supported_languages=[language])
+    return analyzer, nlp_engine
+
+
+# ---------------------------------------------------------------- judgement calls
+
+_MONTHS = (r"jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|"
+           r"sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?")
+_YEAR_ALONE = re.compile(r"(?:(?:in|the|of|year|since|circa|c\.|fy|’|')\s*)?(?:19|20)\d{2}s?", re.IGNORECASE)
+_RELATIVE = re.compile(
+    r"(?:today|tonight|tomorrow|yesterday|now|currently|recently|daily|weekly|monthly|annually|yearly|"
+    r"(?:this|last|next|past|previous|coming|every|each|the)\s+(?:\w+\s+)?(?:day|night|week|weekend|month|"
+    r"year|quarter|decade|morning|afternoon|evening|season)s?|"
+    r"(?:the\s+)?(?:morning|afternoon|evening|night|weekend|overnight|noon|midnight)|"
+    r"(?:mon|tues|wednes|thurs|fri|satur|sun)days?|"
+    r"(?:spring|summer|autumn|fall|winter)|"
+    r"q[1-4](?:\s+(?:19|20)\d{2})?|"
+    r"(?:about|around|over|under|almost|nearly|some|for|within|after|before|up\s+to|at\s+least|another|"
+    r"the\s+(?:first|last|past|next))?\s*"
+    r"(?:\d+(?:\.\d+)?|a|an|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|a\s+few|few|"
+    r"several|many|couple\s+of|a\s+couple\s+of)(?:[\s-]+(?:more|additional|full))?[\s-]+"
+    r"(?:second|minute|hour|day|night|week|month|year|decade)s?(?:[\s-]+(?:old|ago|later|earlier|long|"
+    r"of\s+age|prior|before|after|from\s+now|postop|post-op))?)",
+    re.IGNORECASE,
+)
+_MONTH_ONLY = re.compile(rf"(?:in\s+|the\s+month\s+of\s+)?(?:{_MONTHS})\.?", re.IGNORECASE)
+_TIME_ONLY = re.compile(r"\d{1,2}(?::\d{2})?\s*(?:am|pm|a\.m\.|p\.m\.|h|hrs|o'clock)?|\d{1,2}:\d{2}(?::\d{2})?",
+                        re.IGNORECASE)
+_AGE = re.compile(r"(?:age[ds]?\s+)?(\d{1,3})(?:[\s-]*(?:years?|yrs?|y/?o|yo)(?:[\s-]*old)?|[\s-]*year[\s-]*old)?",
+                  re.IGNORECASE)
+
+
+def is_identifying_date(value: str) -> bool:
+    """False for a year alone, a month alone, a bare time, relative dates and durations."""
+    compact = " ".join(value.split()).strip(" ,.;:()")
+    if not compact:
+        return False
+    for pattern in (_YEAR_ALONE, _RELATIVE, _MONTH_ONLY, _TIME_ONLY):
+        if pattern.fullmatch(compact):
+            return False
+    match = _AGE.fullmatch(compact)
+    if match and not compact.isdigit():
+        return False
+    if compact.isdigit() and len(compact) < 4:
+        return False
+    return True
+
+
+_FAX = re.compile(r"\bfax\b|\bfacsimile\b", re.IGNORECASE)
+
+
+def post_filter(text: str, results: Iterable[Any]) -> Iterable[Any]:
+    """Drop non-identifying dates and ages; retype fax numbers."""
+    for result in results:
+        value = text[result.start:result.end]
+        if result.entity_type == "DATE_TIME":
+            if not is_identifying_date(value):
+                continue
+        elif result.entity_type in ("PERSON", "ORGANIZATION", "LOCATION", "NRP") and not any(
+                ch.isalpha() for ch in value):
+            continue
+        elif result.entity_type == "PHONE_NUMBER" and _FAX.search(text, max(0, result.start - 24), result.start):
+            result.entity_type = "FAX_NUMBER"
+        yield result

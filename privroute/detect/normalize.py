@@ -1,0 +1,224 @@
+"""Text normalisation before detection, with an exact map back to the original.
+
+People (and attackers) hide identifiers behind characters that look right to a
+reader but defeat regexes and NER: full-width or Devanagari digits, zero-width
+joiners inside names, Cyrillic letters inside Latin words, ``O`` for ``0`` in a
+phone number, HTML or percent escapes, right-to-left overrides, a hyphenated
+word broken across lines. Detection runs on a folded copy; every character of
+the copy remembers which original characters produced it, so a span found in
+the copy is mapped to the smallest original span that covers it and the
+redaction replaces the characters the user actually typed.
+
+The map is monotone for everything except right-to-left override segments,
+which are reversed (their visual order is what a reader sees); ``to_original``
+therefore takes the min/max over the covered characters.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+from array import array
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from urllib.parse import unquote
+
+__all__ = ["Normalized", "normalize"]
+
+# Characters that render as nothing (or only steer layout): dropped.
+_BIDI_RLO = "\u202e"
+_BIDI_END = {"\u202c", "\n", "\u2029"}
+
+# Latin look-alikes in Cyrillic and Greek, folded only inside words that already
+# mix them with Latin letters (a whole Russian or Greek word is left alone).
+_CONFUSABLES = str.maketrans({
+    "а": "a", "в": "b", "е": "e", "к": "k", "м": "m", "н": "h", "о": "o", "р": "p", "с": "c",
+    "т": "t", "у": "y", "х": "x", "ѕ": "s", "і": "i", "ј": "j", "ԁ": "d", "ɡ": "g", "ո": "n",
+    "А": "A", "В": "B", "Е": "E", "К": "K", "М": "M", "Н": "H", "О": "O", "Р": "P", "С": "C",
+    "Т": "T", "У": "Y", "Х": "X", "Ѕ": "S", "І": "I", "Ј": "J",
+    "α": "a", "ο": "o", "ρ": "p", "ν": "v", "τ": "t", "υ": "u", "ι": "i", "κ": "k",
+    "Α": "A", "Β": "B", "Ε": "E", "Η": "H", "Ι": "I", "Κ": "K", "Μ": "M", "Ν": "N", "Ο": "O",
+    "Ρ": "P", "Τ": "T", "Υ": "Y", "Χ": "X", "Ζ": "Z",
+})
+_CONFUSABLE_CHARS = frozenset(chr(c) for c in _CONFUSABLES)
+_WORD = re.compile(r"\w+")
+_LATIN = re.compile(r"[A-Za-z]")
+
+# Letters typed for digits inside a number ("(2O2) 555-O147", "536-22-8l47").
+_DIGITISH = re.compile(r"(?<![^\W\d_])[0-9OoIl|]*[0-9][0-9OoIl|]*(?![^\W\d_])")
+_DIGIT_FOLD = str.maketrans({"O": "0", "o": "0", "I": "1", "l": "1", "|": "1"})
+
+_HTML_ENTITY = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|commat|period|amp|lt|gt|quot|apos|nbsp);")
+_PERCENT_RUN = re.compile(r"(?:%[0-9A-Fa-f]{2})+")
+# A word hyphenated across a line break: keep the hyphen, drop the break.
+_SOFT_BREAK = re.compile(r"(?<=\w-)[ \t]*\r?\n[ \t]*(?=\w)")
+
+
+@dataclass(frozen=True)
+class Normalized:
+    """A normalised copy of ``original`` and, per character, its original extent."""
+
+    text: str
+    original: str
+    _starts: array | None = None
+    _ends: array | None = None
+
+    def __repr__(self) -> str:
+        return f"Normalized(<{len(self.text)} chars from {len(self.original)}>)"
+
+    @property
+    def changed(self) -> bool:
+        return self._starts is not None
+
+    def to_original(self, start: int, end: int) -> tuple[int, int]:
+        """The original span covering normalised ``text[start:end]`` (end-exclusive)."""
+        if not 0 <= start < end <= len(self.text):
+            raise ValueError(f"span {start}..{end} outside the normalised text")
+        if self._starts is None or self._ends is None:
+            return start, end
+        lo = min(self._starts[start:end])
+        hi = max(self._ends[start:end])
+        return lo, hi
+
+
+def _cluster_output(cluster: str) -> str:
+    """NFKC of one base character and its combining marks, digits folded to ASCII."""
+    out = unicodedata.normalize("NFKC", cluster)
+    if out.isascii():
+        return out
+    folded = []
+    for ch in out:
+        if unicodedata.category(ch) == "Cf":
+            continue
+        if ch.isdigit() and not ch.isascii():
+            value = unicodedata.decimal(ch, None)
+            folded.append(str(value) if value is not None else ch)
+        elif ch.isspace():
+            folded.append("\n" if ch in "\u2028\u2029" else " ")
+        else:
+            folded.append(ch)
+    return "".join(folded)
+
+
+def _fold_characters(text: str) -> tuple[str, array, array]:
+    """Per-cluster NFKC, invisible characters dropped, RLO segments reversed."""
+    pieces: list[tuple[str, int, int]] = []
+    reversed_from: int | None = None
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        j = i + 1
+        while j < n and unicodedata.combining(text[j]):
+            j += 1
+        if ch == _BIDI_RLO:
+            reversed_from = len(pieces)
+        elif reversed_from is not None and ch in _BIDI_END:
+            pieces[reversed_from:] = pieces[reversed_from:][::-1]
+            reversed_from = None
+        if unicodedata.category(ch) != "Cf":
+            out = ch if ch.isascii() and j == i + 1 else _cluster_output(text[i:j])
+            for piece_char in out:
+                pieces.append((piece_char, i, j))
+        i = j
+    if reversed_from is not None:
+        pieces[reversed_from:] = pieces[reversed_from:][::-1]
+    chars = "".join(p[0] for p in pieces)
+    return chars, array("q", (p[1] for p in pieces)), array("q", (p[2] for p in pieces))
+
+
+def _rewrite(
+    text: str, starts: array, ends: array, pattern: re.Pattern[str], replace: Callable[[str], str | None]
+) -> tuple[str, array, array, bool]:
+    """Apply ``replace`` to each match; replaced text maps to the whole matched original."""
+    out: list[str] = []
+    new_starts, new_ends = array("q"), array("q")
+    cursor = 0
+    changed = False
+    for match in pattern.finditer(text):
+        s, e = match.span()
+        new = replace(match.group())
+        if new is None or new == match.group():
+            continue
+        changed = True
+        out.append(text[cursor:s])
+        new_starts.extend(starts[cursor:s])
+        new_ends.extend(ends[cursor:s])
+        if len(new) == e - s:
+            # Same length: keep the per-character map (folds like O -> 0).
+            new_starts.extend(starts[s:e])
+            new_ends.extend(ends[s:e])
+        elif e > s:
+            lo, hi = min(starts[s:e]), max(ends[s:e])
+            new_starts.extend([lo] * len(new))
+            new_ends.extend([hi] * len(new))
+        out.append(new)
+        cursor = e
+    if not changed:
+        return text, starts, ends, False
+    out.append(text[cursor:])
+    new_starts.extend(starts[cursor:])
+    new_ends.extend(ends[cursor:])
+    return "".join(out), new_starts, new_ends, True
+
+
+def _fold_confusables(word: str) -> str | None:
+    if not _LATIN.search(word) or not any(ch in _CONFUSABLE_CHARS for ch in word):
+        return None
+    return word.translate(_CONFUSABLES)
+
+
+def _fold_digitish(token: str) -> str | None:
+    digits = sum(ch.isdigit() for ch in token)
+    if digits < 2 or digits == len(token):
+        return None
+    return token.translate(_DIGIT_FOLD)
+
+
+def _unescape_html(entity: str) -> str | None:
+    out = html.unescape(entity)
+    return out if out != entity and out.isprintable() else None
+
+
+def _unescape_percent(run: str) -> str | None:
+    out = unquote(run, errors="strict") if run else run
+    return out if out.isprintable() else None
+
+
+_PASSES: tuple[tuple[re.Pattern[str], Callable[[str], str | None]], ...] = (
+    (_HTML_ENTITY, _unescape_html),
+    (_PERCENT_RUN, _unescape_percent),
+    (_SOFT_BREAK, lambda _: ""),
+    (_WORD, _fold_confusables),
+    (_DIGITISH, _fold_digitish),
+)
+
+
+def _needs_character_pass(text: str) -> bool:
+    return not text.isascii()
+
+
+def normalize(text: str, passes: Iterable[tuple[re.Pattern[str], Callable[[str], str | None]]] = _PASSES) -> Normalized:
+    """Fold ``text`` for detection; see the module docstring for what is folded."""
+    if not isinstance(text, str):
+        raise TypeError(f"normalize() needs a str, not {type(text).__name__}")
+    changed = False
+    if _needs_character_pass(text):
+        current, starts, ends = _fold_characters(text)
+        changed = current != text or len(current) != len(text)
+        if not changed:
+            # Same characters (e.g. plain accented text): the identity map holds.
+            current = text
+    else:
+        current = text
+        starts = ends = None  # type: ignore[assignment]
+    for pattern, replace in passes:
+        if not pattern.search(current):
+            continue
+        if starts is None or ends is None or not changed:
+            starts, ends = array("q", range(len(current))), array("q", range(1, len(current) + 1))
+        current, starts, ends, did = _rewrite(current, starts, ends, pattern, replace)
+        changed = changed or did
+    if not changed:
+        return Normalized(text, text)
+    return Normalized(current, text, starts, ends)

