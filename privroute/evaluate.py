@@ -1,0 +1,395 @@
+"""``privroute eval``: measure detection and redaction on labeled data.
+
+Input formats (chosen by content, not by file name):
+
+* presidio-research JSON: a JSON array of
+  ``{"full_text", "spans": [{"entity_type", "start_position", "end_position", ...}]}``;
+* JSONL with spans: one ``{"text", "spans": [{"label", "start", "end"}]}`` per line
+  (offsets are Python str offsets, end-exclusive);
+* JSONL adversarial: one ``{"text", "pii_values": [...]}`` per line, each value a
+  substring that must not reach a frontier model.
+
+Every text is redacted exactly as ``privroute.redact`` does under the policy.
+Metrics (all shares are 0..1; no value from the data is ever printed):
+
+* ``recall`` / ``precision``: character overlap between labeled and redacted
+  spans, whatever the type (a value redacted under another type is still
+  protected); ``per_type`` also gives ``typed_recall``, where the detected type
+  must belong to the label's family (``LABEL_FAMILIES``);
+* ``verbatim_leak``: share of labeled values still present verbatim;
+* ``token_leak``: share of the labeled values' words (3+ letters or digits)
+  still present as whole words anywhere in the redacted text;
+* ``over_redaction``: share of the words outside labeled spans that were
+  (partly) replaced;
+* ``clean_changed``: share of texts without labels that were changed at all;
+* ``caught`` (adversarial): share of values with no word left, not present
+  with white space squeezed out, and not verbatim;
+* ``p50_ms`` / ``p95_ms``: time per text of the whole redaction.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import statistics
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .errors import InputError, PrivrouteError
+
+__all__ = ["EvalReport", "Example", "LABEL_FAMILIES", "eval_command", "evaluate", "load_examples"]
+
+_WORD = re.compile(r"[^\W_]{3,}")
+_ANY_WORD = re.compile(r"[^\W_]+")
+_SPACE = re.compile(r"\s+")
+
+# Labeled type -> detected types that count as the same kind of thing.
+LABEL_FAMILIES: dict[str, frozenset[str]] = {
+    "PERSON": frozenset({"PERSON"}),
+    "TITLE": frozenset({"TITLE", "PERSON"}),
+    "STREET_ADDRESS": frozenset({"STREET_ADDRESS", "LOCATION", "ZIP_CODE"}),
+    "GPE": frozenset({"LOCATION", "STREET_ADDRESS"}),
+    "LOCATION": frozenset({"LOCATION", "STREET_ADDRESS"}),
+    "ZIP_CODE": frozenset({"ZIP_CODE", "STREET_ADDRESS", "LOCATION"}),
+    "ORGANIZATION": frozenset({"ORGANIZATION"}),
+    "DATE_TIME": frozenset({"DATE_TIME"}),
+    "AGE": frozenset({"AGE", "AGE_OVER_89", "DATE_TIME"}),
+    "NRP": frozenset({"NRP"}),
+    "PHONE_NUMBER": frozenset({"PHONE_NUMBER", "FAX_NUMBER"}),
+    "EMAIL_ADDRESS": frozenset({"EMAIL_ADDRESS"}),
+    "DOMAIN_NAME": frozenset({"URL", "EMAIL_ADDRESS"}),
+    "URL": frozenset({"URL"}),
+    "US_DRIVER_LICENSE": frozenset({"US_DRIVER_LICENSE", "LICENSE_NUMBER"}),
+}
+
+
+@dataclass(frozen=True)
+class Span:
+    label: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Example:
+    """One labeled text: spans (offset format) or values (adversarial format)."""
+
+    text: str
+    spans: tuple[Span, ...] = ()
+    values: tuple[str, ...] = ()
+
+    def __repr__(self) -> str:
+        return f"Example(<{len(self.text)} chars>, spans={len(self.spans)}, values={len(self.values)})"
+
+
+@dataclass(frozen=True)
+class EvalReport:
+    """Aggregate figures; ``as_dict`` is what ``--json`` prints."""
+
+    texts: int
+    recall: float | None
+    precision: float | None
+    verbatim_leak: float | None
+    token_leak: float | None
+    over_redaction: float | None
+    clean_changed: float | None
+    caught: float | None
+    p50_ms: float
+    p95_ms: float
+    per_type: dict[str, dict[str, float | int | None]] = field(default_factory=dict)
+    per_category: dict[str, dict[str, float | int]] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        def r(value: float | None) -> float | None:
+            return None if value is None else round(value, 4)
+
+        return {
+            "texts": self.texts, "recall": r(self.recall), "precision": r(self.precision),
+            "verbatim_leak": r(self.verbatim_leak), "token_leak": r(self.token_leak),
+            "over_redaction": r(self.over_redaction), "clean_changed": r(self.clean_changed),
+            "caught": r(self.caught), "p50_ms": round(self.p50_ms, 2), "p95_ms": round(self.p95_ms, 2),
+            "per_type": {k: {m: r(v) if isinstance(v, float) else v for m, v in d.items()}
+                         for k, d in sorted(self.per_type.items())},
+            "per_category": self.per_category,
+        }
+
+
+# ---------------------------------------------------------------- loading
+
+
+def _example_from_spans(text: Any, spans: Any, keys: tuple[str, str, str], where: str) -> Example:
+    if not isinstance(text, str):
+        raise InputError(f"{where}: text must be a string")
+    if not isinstance(spans, list):
+        raise InputError(f"{where}: spans must be a list")
+    label_key, start_key, end_key = keys
+    out = []
+    for index, span in enumerate(spans):
+        try:
+            label, start, end = str(span[label_key]), int(span[start_key]), int(span[end_key])
+        except (KeyError, TypeError, ValueError):
+            raise InputError(f"{where}: span {index} needs {label_key}, {start_key} and {end_key}") from None
+        if not 0 <= start < end <= len(text):
+            raise InputError(f"{where}: span {index} offsets are outside the text")
+        out.append(Span(label, start, end))
+    return Example(text, tuple(out))
+
+
+def _parse_record(record: Any, where: str) -> Example:
+    if not isinstance(record, dict):
+        raise InputError(f"{where}: expected a JSON object")
+    if "full_text" in record:
+        return _example_from_spans(record["full_text"], record.get("spans", []),
+                                   ("entity_type", "start_position", "end_position"), where)
+    if "pii_values" in record:
+        text, values = record.get("text"), record["pii_values"]
+        if not isinstance(text, str) or not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            raise InputError(f"{where}: adversarial records need text and a list of pii_values strings")
+        missing = sum(1 for v in values if v not in text)
+        if missing:
+            raise InputError(f"{where}: {missing} pii_values do not occur in the text")
+        return Example(text, values=tuple(values))
+    if "text" in record:
+        return _example_from_spans(record["text"], record.get("spans", []), ("label", "start", "end"), where)
+    raise InputError(f"{where}: expected 'full_text', or 'text' with 'spans' or 'pii_values'")
+
+
+def load_examples(path: str | Path) -> list[Example]:
+    """Read labeled data in any of the three formats; InputError on anything malformed."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read {path} ({exc.strerror})") from None
+    try:
+        content = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path} is not UTF-8 (byte {exc.start})") from None
+    stripped = content.lstrip()
+    if stripped.startswith("["):
+        try:
+            records = json.loads(content)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{path}: not valid JSON (line {exc.lineno})") from None
+        examples = [_parse_record(r, f"{path}: record {i}") for i, r in enumerate(records)]
+    else:
+        examples = []
+        for number, line in enumerate(content.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                raise InputError(f"{path}:{number}: not valid JSON") from None
+            examples.append(_parse_record(record, f"{path}:{number}"))
+    if not examples:
+        raise InputError(f"{path}: no examples")
+    return examples
+
+
+# ---------------------------------------------------------------- scoring
+
+
+def _covered(length: int, spans: Iterable[tuple[int, int]]) -> bytearray:
+    mask = bytearray(length)
+    for start, end in spans:
+        mask[start:end] = b"\x01" * (end - start)
+    return mask
+
+
+def _words_present(text: str) -> set[str]:
+    return {w.casefold() for w in _WORD.findall(text)}
+
+
+def _squeeze(text: str) -> str:
+    return _SPACE.sub("", text).casefold()
+
+
+def _percentile(values: Sequence[float], q: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
+    return ordered[index]
+
+
+class _Tally:
+    def __init__(self) -> None:
+        self.label_chars: dict[str, int] = defaultdict(int)
+        self.label_hit: dict[str, int] = defaultdict(int)
+        self.label_typed: dict[str, int] = defaultdict(int)
+        self.label_count: dict[str, int] = defaultdict(int)
+        self.det_chars: dict[str, int] = defaultdict(int)
+        self.det_hit: dict[str, int] = defaultdict(int)
+        self.values = self.verbatim = self.words = self.words_left = 0
+        self.outside_words = self.outside_removed = 0
+        self.clean = self.clean_changed = 0
+        self.adv_values = self.adv_caught = 0
+        self.adv_by_category: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+
+    def spans(self, example: Example, redacted: str, entities: Sequence[Any]) -> None:
+        text = example.text
+        detected = _covered(len(text), ((e.start, e.end) for e in entities))
+        labeled = _covered(len(text), ((s.start, s.end) for s in example.spans))
+        types_at: list[set[str]] = [set() for _ in range(len(text))] if example.spans else []
+        for entity in entities:
+            for i in range(entity.start, entity.end):
+                if types_at:
+                    types_at[i].add(entity.type)
+            self.det_chars[entity.type] += entity.end - entity.start
+            self.det_hit[entity.type] += sum(labeled[entity.start:entity.end])
+        if not example.spans:
+            self.clean += 1
+            self.clean_changed += redacted != text
+        out_words = _words_present(redacted)
+        for span in example.spans:
+            family = LABEL_FAMILIES.get(span.label, frozenset({span.label}))
+            self.label_count[span.label] += 1
+            self.label_chars[span.label] += span.end - span.start
+            self.label_hit[span.label] += sum(detected[span.start:span.end])
+            self.label_typed[span.label] += sum(1 for i in range(span.start, span.end) if types_at[i] & family)
+            value = text[span.start:span.end]
+            self.values += 1
+            self.verbatim += value in redacted
+            for word in _WORD.findall(value):
+                self.words += 1
+                self.words_left += word.casefold() in out_words
+        for match in _ANY_WORD.finditer(text):
+            if any(labeled[match.start():match.end()]):
+                continue
+            self.outside_words += 1
+            self.outside_removed += any(detected[match.start():match.end()])
+
+    def adversarial(self, example: Example, redacted: str, category: str) -> None:
+        out_words = _words_present(redacted)
+        squeezed = _squeeze(redacted)
+        for value in example.values:
+            caught = (value not in redacted and _squeeze(value) not in squeezed
+                      and not any(w.casefold() in out_words for w in _WORD.findall(value)))
+            self.adv_values += 1
+            self.adv_caught += caught
+            self.adv_by_category[category][0] += 1
+            self.adv_by_category[category][1] += caught
+
+
+def _share(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+def evaluate(examples: Sequence[Example], policy: Any = "general", *, categories: Sequence[str] = ()) -> EvalReport:
+    """Redact every example under ``policy`` and score the result."""
+    from .router import Router
+
+    router = Router(policy)
+    router.detector  # build the detector (and load spaCy) before timing anything
+    tally = _Tally()
+    times: list[float] = []
+    for index, example in enumerate(examples):
+        if not example.text.strip():
+            redacted, entities = example.text, ()
+        else:
+            started = time.perf_counter()
+            redaction = router.redact(example.text)
+            times.append((time.perf_counter() - started) * 1000)
+            redacted, entities = redaction.text, redaction.entities
+        if example.values:
+            tally.adversarial(example, redacted, categories[index] if index < len(categories) else "")
+        else:
+            tally.spans(example, redacted, entities)
+    per_type: dict[str, dict[str, float | int | None]] = {}
+    for label in tally.label_count:
+        per_type[label] = {
+            "count": tally.label_count[label],
+            "recall": _share(tally.label_hit[label], tally.label_chars[label]),
+            "typed_recall": _share(tally.label_typed[label], tally.label_chars[label]),
+        }
+    for type_, chars in tally.det_chars.items():
+        per_type.setdefault(type_, {})["precision"] = _share(tally.det_hit[type_], chars)
+    label_chars = sum(tally.label_chars.values())
+    det_chars = sum(tally.det_chars.values())
+    return EvalReport(
+        texts=len(examples),
+        recall=_share(sum(tally.label_hit.values()), label_chars),
+        precision=_share(sum(tally.det_hit.values()), det_chars) if label_chars else None,
+        verbatim_leak=_share(tally.verbatim, tally.values),
+        token_leak=_share(tally.words_left, tally.words),
+        over_redaction=_share(tally.outside_removed, tally.outside_words) if label_chars or tally.clean else None,
+        clean_changed=_share(tally.clean_changed, tally.clean),
+        caught=_share(tally.adv_caught, tally.adv_values),
+        p50_ms=statistics.median(times) if times else 0.0,
+        p95_ms=_percentile(times, 0.95),
+        per_type=per_type,
+        per_category={c: {"values": n, "caught": k} for c, (n, k) in sorted(tally.adv_by_category.items())},
+    )
+
+
+def _categories(path: str) -> list[str]:
+    """The optional ``category`` of adversarial records (for the per-category table)."""
+    out = []
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            return []
+        out.append(str(record.get("category", "")) if isinstance(record, dict) else "")
+    return out
+
+
+def _fmt(value: float | int | None, percent: bool = True) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, int) and not percent:
+        return str(value)
+    return f"{value * 100:.1f}%" if percent else f"{value:.2f}"
+
+
+def _print_report(report: EvalReport, policy: str) -> None:
+    data = report.as_dict()
+    click.echo(f"policy {policy}: {report.texts} texts, p50 {report.p50_ms:.1f} ms, p95 {report.p95_ms:.1f} ms")
+    for key in ("recall", "precision", "verbatim_leak", "token_leak", "over_redaction", "clean_changed",
+                "caught"):
+        if data[key] is not None:
+            click.echo(f"  {key:<15} {_fmt(data[key])}")
+    if report.per_type:
+        click.echo(f"  {'type':<26}{'count':>7}{'recall':>9}{'typed':>9}{'precision':>11}")
+        for type_, row in sorted(report.per_type.items()):
+            click.echo(f"  {type_:<26}{row.get('count', 0) or 0:>7}{_fmt(row.get('recall')):>9}"
+                       f"{_fmt(row.get('typed_recall')):>9}{_fmt(row.get('precision')):>11}")
+    for category, row in report.per_category.items():
+        click.echo(f"  {category or '(none)':<26}{row['caught']}/{row['values']} caught")
+
+
+@click.command(name="eval")
+@click.option("--policy", "-p", default="general", show_default=True,
+              help="Shipped policy name or a YAML path.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N texts.")
+@click.argument("data", type=click.Path(dir_okay=False))
+def eval_command(policy: str, as_json: bool, limit: int | None, data: str) -> None:
+    """Measure leaks, over-redaction and speed of redaction on labeled DATA."""
+    from .cli import fail
+
+    try:
+        examples = load_examples(data)
+        if limit is not None:
+            examples = examples[:limit]
+        categories = _categories(data) if any(e.values for e in examples) else []
+        report = evaluate(examples, policy, categories=categories)
+    except PrivrouteError as exc:
+        fail(str(exc))
+        return
+    except KeyboardInterrupt:
+        fail("interrupted", 130)
+        return
+    if as_json:
+        click.echo(json.dumps(report.as_dict()))
+    else:
+        _print_report(report, policy)
