@@ -73,6 +73,7 @@ __all__ = [
     "classify",
     "load_policy",
     "redact",
+    "redact_files",
     "route",
     "shipped_policies",
 ]
@@ -97,3 +98,10 @@ def classify(prompt: Prompt, policy: Any = "general") -> Decision:
 def redact(text: str, policy: Any = "general") -> Redaction:
     """Replace detected PII with placeholders; ``.restore(answer)`` puts values back."""
     return get_router(policy).redact(text)
+
+
+def redact_files(inputs: Any, *, out_dir: Any, policy: Any = "general", **options: Any) -> Any:
+    """Redact files, directories and globs into ``out_dir``; returns a BatchReport (see privroute.batch)."""
+    from .batch import redact_files as run
+
+    return run(inputs, out_dir=out_dir, policy=policy, **options)

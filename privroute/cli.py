@@ -151,13 +151,32 @@ def classify(prompt: str | None, policy: str, as_json: bool) -> None:
 @policy_option
 @json_option
 @click.option("--out", "out_dir", default=None, help="Batch mode: write redacted copies of INPUTS under OUTDIR.")
+@click.option("--consistent", is_flag=True, help="Batch: the same value gets the same placeholder in every document.")
+@click.option("--mapping", type=click.Path(dir_okay=False), default=None,
+              help="Batch: keep the placeholder mapping in FILE, encrypted with the mapping key.")
+@click.option("--key-env", default="PRIVROUTE_MAPPING_KEY", show_default=True,
+              help="Batch: environment variable holding the mapping key (16+ characters).")
+@click.option("--key", default=None, help="Batch: the mapping key itself (prefer --key-env: argv is visible).")
+@click.option("--force", is_flag=True, help="Batch: redo documents a previous run finished.")
+@click.option("--verify", is_flag=True, help="Batch: rescan outputs; fail documents that still hold detectable PII.")
+@click.option("--engine", type=click.Choice(["pool", "ray"]), default="pool", show_default=True,
+              help="Batch: local process pool, or Ray (see --address).")
+@click.option("--address", default=None, help="Batch, --engine ray: Ray cluster address (default: a local Ray).")
+@click.option("--workers", type=click.IntRange(1, 256), default=None, help="Batch: worker processes (default: all cores).")
+@click.option("--columns", multiple=True, help="Batch: CSV columns to redact (comma-separated or repeated; default all).")
+@click.option("--max-size", "max_size_mb", type=click.FloatRange(min=0.001), default=None,
+              help="Batch: largest file in MiB (default 100); larger files fail with a reason.")
+@click.option("--quiet", "-q", is_flag=True, help="Batch: no progress bar or summary.")
+@click.option("--progress/--no-progress", default=None, help="Batch: force the progress bar on or off (default: on a TTY).")
 @handle_errors
-def redact(inputs: tuple[str, ...], policy: str, as_json: bool, out_dir: str | None) -> None:
-    """Redact TEXT (or stdin); with --out, redact files and directories in batch."""
+def redact(inputs: tuple[str, ...], policy: str, as_json: bool, out_dir: str | None, **batch: Any) -> None:
+    """Redact TEXT (or stdin); with --out, redact files, directories and globs in batch."""
     if out_dir is not None:
         from .batch_cli import run_batch_cli
 
-        sys.exit(run_batch_cli(inputs, policy=policy, out_dir=out_dir))
+        if batch["workers"] is None:
+            del batch["workers"]
+        sys.exit(run_batch_cli(inputs, policy=policy, out_dir=out_dir, as_json=as_json, **batch))
     if len(inputs) > 1:
         fail("give one text argument (quote it), or use --out OUTDIR for files", EXIT_USAGE)
     from . import redact as redact_text
