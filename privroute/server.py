@@ -220,7 +220,9 @@ class _Proxy:
             except BaseException:
                 _close(deltas)
                 raise
-            model = tenant.router.backend_for(route.prepared).model
+            # The backend that answers (after any fallback), not the one first decided.
+            router = tenant.router
+            model = (router.local if route.backend == router.local.name else router.frontier).model
             return route, deltas, first, model
 
         route, deltas, first, model = await self.run(start)

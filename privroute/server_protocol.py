@@ -137,11 +137,25 @@ def _invalid(exc: ValidationError) -> ApiError:
     first = errors[0] if errors else {"type": "", "loc": (), "msg": "invalid request"}
     if first["type"] == "json_invalid":
         return ApiError(400, "could not parse the JSON body", code="invalid_json")
-    loc = ".".join(str(part) for part in first["loc"])
+    parts, message = _field_path(first["loc"]), first["msg"]
+    if len(parts) < len(first["loc"]):  # a union (content: str | parts) reports per member
+        message = "has the wrong type (expected a string or a list of text parts)"
+        errors = [e for e in errors if _field_path(e["loc"]) != parts] + [first]
+    loc = ".".join(parts)
     if first["type"] == "model_type" and not loc:
         return ApiError(400, "the request body must be a JSON object")
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-    return ApiError(400, f"{loc or 'body'}: {first['msg']}{more}", param=loc or None)
+    return ApiError(400, f"{loc or 'body'}: {message}{more}", param=loc or None)
+
+
+def _field_path(loc: Any) -> list[str]:
+    """The field path of an error location, without pydantic's union member tags."""
+    parts = []
+    for part in loc:
+        if isinstance(part, str) and ("[" in part or part in ("str", "int", "float", "bool")):
+            break
+        parts.append(str(part))
+    return parts
 
 
 # --------------------------------------------------------------------- responses

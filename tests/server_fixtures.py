@@ -19,7 +19,8 @@ from privroute.serve_config import hash_api_key, load_serve_config
 from privroute.server import BackgroundServer, create_app
 from privroute.testing import OpenAIServer, Reply
 
-KEYS = {"acme": "sk-acme-test-key-1", "strict": "sk-strict-test-key-2", "impatient": "sk-impatient-key-3"}
+KEYS = {"acme": "sk-acme-test-key-1", "strict": "sk-strict-test-key-2", "impatient": "sk-impatient-key-3",
+        "faulty": "sk-faulty-key-4"}
 
 # Words in a prompt that make the upstream misbehave (they survive redaction).
 FAIL_500 = "trigger-upstream-500"
@@ -40,8 +41,8 @@ def _respond(body: dict[str, Any]) -> Reply | str:
 
 def write_policy(directory: Path, name: str, url: str, **overrides: Any) -> Path:
     """A policy file extending ``general`` with its frontier on ``url``."""
-    data: dict[str, Any] = {"name": name, "extends": "general",
-                            "frontier": {"model": "test-frontier", "base_url": url, **overrides.pop("frontier", {})},
+    frontier = {"model": "test-frontier", "base_url": url, **overrides.pop("frontier", {})}
+    data: dict[str, Any] = {"name": name, "extends": "general", "frontier": frontier,
                             "local": {"max_output_tokens": 48}}
     data.update(overrides)
     path = directory / f"{name}.yaml"
@@ -64,11 +65,15 @@ def recorded(upstream: OpenAIServer) -> OpenAIServer:
 
 @pytest.fixture(scope="session")
 def proxy(upstream: OpenAIServer, local_backend: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A running proxy with three tenants; yields its base URL (…/v1)."""
+    """A running proxy with four tenants; yields its base URL (…/v1)."""
     directory = tmp_path_factory.mktemp("serve")
     write_policy(directory, "acme", upstream.url)
     write_policy(directory, "strict", upstream.url, routes={"confidential": "block"})
-    write_policy(directory, "impatient", upstream.url, frontier={"deadline_s": 1, "max_attempts": 1})
+    # Fault tests get their own endpoints (model names), one attempt each, so that
+    # their failures never open the circuit breaker the other tenants depend on.
+    write_policy(directory, "impatient", upstream.url,
+                 frontier={"model": "impatient-frontier", "deadline_s": 1, "max_attempts": 1})
+    write_policy(directory, "faulty", upstream.url, frontier={"model": "faulty-frontier", "max_attempts": 1})
     config = {"tenants": [{"name": name, "policy": f"{name}.yaml", "api_keys": [hash_api_key(key)]}
                           for name, key in KEYS.items()],
               "limits": {"max_body_bytes": 64 * 1024}}
