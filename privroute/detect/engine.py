@@ -97,7 +97,8 @@ def build_analyzer(config: "DetectConfig", nlp: Any, tld_extractor: Any) -> tupl
         recognizer_class = getattr(predefined, class_name)
         registry.add_recognizer(recognizer_class(supported_language=language))
     registry.add_recognizer(make_finder_recognizer("privroute-patterns", PATTERN_TYPES, PATTERN_FINDERS, language))
-    registry.add_recognizer(make_finder_recognizer("privroute-names", NAME_TYPES, NAME_FINDERS, language))
+    registry.add_recognizer(make_finder_recognizer("privroute-names", NAME_TYPES, NAME_FINDERS, language,
+                                                    with_doc=True))
     for spec in config.recognizers:
         registry.add_recognizer(make_spec_recognizer(spec, language))
     analyzer = AnalyzerEngine(registry=registry, nlp_engine=nlp_engine, supported_languages=[language])

@@ -1,4 +1,227 @@
-"""privroute's name recognizers (filled in below)."""
+"""Person names that spaCy's small English model misses.
+
+spaCy finds well-formed English names in running text. People also write
+names in lower or upper case, as initials ("Anna S.", "Mr. James T."), after
+a form label ("Last name: Okonkwo"), in other scripts, and in structured data.
+These finders use form labels, honorifics, the spaCy tags of the tokens, and
+the US Census given-name and surname lists shipped in the ``names`` package
+(public-domain data), plus a short list of common given names from outside
+the US.
+"""
+
 from __future__ import annotations
+
+import importlib.util
+import re
+from collections.abc import Iterator
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from ..errors import MissingDependency
+from .recognizers import Hit
+
+__all__ = ["NAME_FINDERS", "NAME_TYPES", "given_names", "surnames"]
+
 NAME_TYPES: tuple[str, ...] = ("PERSON",)
-NAME_FINDERS: tuple = ()
+
+_SURNAME_RANK_LIMIT = 40_000
+# Given names common outside the US census lists (lower case).
+_WORLD_GIVEN = frozenset("""
+mohammed muhammad mohamed mohammad ahmed ahmad ali omar umar hassan hussein hussain ibrahim yusuf youssef
+khalid fatima fatma aisha ayesha zainab maryam mariam layla leila nour noor amira yasmin hamza bilal tariq
+rashid karim abdul abdullah abdallah mustafa mahmoud samir walid nadia salma huda rania khadija
+raj rahul amit anil arjun ravi sanjay suresh vijay deepak ajay priya pooja anjali neha sunita kavita
+lakshmi aditya vikram rohan nikhil ananya divya shreya arun kiran manoj rajesh ramesh mahesh ganesh
+wei li jing ying hui xin yan ming hong jun lei tao yang hao chen lin mei xiao zhang wang liu jie feng
+hiroshi takashi yuki haruto sakura yuto hana kenji akira naoko keiko yoko satoshi kaito riku sota
+minh anh linh thanh huong lan hoa tuan duc hung nam quang trang thuy ngoc phuong
+chidi chinedu emeka ngozi adaeze oluwaseun olu tunde ayodele kwame kofi ama abena yaw akua femi bola
+sipho thabo lerato themba zanele kagiso amara ibrahima mamadou fatou aminata moussa oumar
+jurgen jörg jürgen klaus dieter wolfgang helmut uwe heike ursula birgit sabine gunther günther
+francois françois jean pierre jacques yves sylvie nathalie isabelle benoit benoît thierry
+giuseppe giovanni luca marco matteo francesca chiara giulia alessandro lorenzo paolo andrea
+jose josé juan carlos luis jorge javier alejandro pablo miguel sergio lucia lucía sofia sofía
+joão joao pedro thiago rafael gabriel ana beatriz mariana camila larissa
+sven lars anders johan erik nils bjorn björn ingrid astrid sigrid freya mette kirsten jens
+piotr pawel paweł krzysztof tomasz andrzej katarzyna agnieszka malgorzata małgorzata magdalena
+ivan dmitri dmitry sergei sergey vladimir alexei aleksandr nikolai olga natalia tatiana svetlana irina
+yerlan aigerim nurlan asel dauren
+""".split())
+
+# Vietnamese family names: the first word of most Vietnamese full names.
+_VIETNAMESE_SURNAMES = ("Nguyễn|Nguyen|Trần|Tran|Lê|Phạm|Pham|Hoàng|Hoang|Huỳnh|Huynh|Phan|Vũ|Võ|Vo|Đặng|Dang|"
+                        "Bùi|Bui|Đỗ|Do|Hồ|Ngô|Ngo|Dương|Duong|Lý|Đinh|Dinh|Trương|Truong|Đào|Dao|Lâm|Lam")
+_ARABIC_GIVEN = ("محمد|أحمد|احمد|علي|عمر|خالد|يوسف|إبراهيم|ابراهيم|حسن|حسين|عبد|فاطمة|عائشة|مريم|زينب|"
+                 "سارة|نور|ليلى|مصطفى|محمود|سعيد|سعد|فهد|ناصر|سلمان|طارق|كريم|هشام|ياسر|منى|هدى|سلمى|رانيا")
+
+_HONORIFIC = (r"(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Rev|Sir|Dame|Herr|Frau|Mme|Mlle|M|Sr|Sra|Srta|Sig|Sig\.ra|Dott|"
+              r"Mevr|Dhr|Pan|Pani|Fr|Sister|Nurse)")
+_NAME_TOKEN = r"(?:[^\W\d_][\w'’-]*|[A-Z]\.)"
+_CAP_TOKEN = r"(?:[A-ZÀ-ÖØ-ÞĀ-ſА-ЯΑ-Ω][\w'’-]*|[A-Z]\.)"
+_HONORIFIC_NAME = re.compile(
+    rf"(?<![\w.])(?:{_HONORIFIC})\.?\s+({_CAP_TOKEN}(?:[ \t]+{_CAP_TOKEN}){{0,3}})", re.UNICODE)
+_HONORIFIC_LOWER = re.compile(rf"(?<![\w.])(?i:mr|mrs|ms|miss|dr|prof)\.?\s+([a-z][\w'’-]+)(?:\s+([a-z][\w'’-]+))?")
+
+# A form field that holds a name: the whole value is a name, whatever its case.
+_NAME_LABEL = re.compile(
+    r"(?im)(?:^[ \t>*|-]*(?:(?:full|first|last|given|family|middle|maiden|sur|nick|user)[ \t]*)?|"
+    r"\b(?:full|first|last|given|family|middle|maiden|patient'?s?|client'?s?|customer'?s?|member'?s?|insured|"
+    r"subscriber|contact|guardian|mother'?s?|father'?s?|spouse'?s?|sur|nick|user|legal|birth)[ \t]*)name"
+    r"(?:[ \t]*\((?:first|last|given|family)\))?[ \t]*[:=][ \t]*(" + _NAME_TOKEN + r"(?:[ \t]+" + _NAME_TOKEN
+    + r"){0,3})")
+# A role label followed by a capitalised name ("Patient: Sarah Connor", "Attn: J. Wu").
+_ROLE_LABEL = re.compile(
+    r"\b(?i:patient|pt|client|customer|member|beneficiary|insured|subscriber|employee|applicant|contact|"
+    r"attn|attention|to|from|cc|dear|hi|hello|signed|guardian|parent|mother|father|spouse|wife|husband|son|"
+    r"daughter|nok|next of kin|emergency contact|referring (?:physician|provider|doctor)|physician|provider|"
+    r"doctor|surgeon|nurse|pcp|caregiver|witness|plaintiff|defendant|claimant|tenant|landlord|borrower|"
+    r"account holder|cardholder|ship to|bill to|deliver to)"
+    r"[ \t]*[:,-]?[ \t]*\n?[ \t]*(" + _CAP_TOKEN + r"(?:[ \t]+" + _CAP_TOKEN + r"){0,3})")
+_INITIAL_AFTER = re.compile(r"\b([A-Z][a-z]+)[ \t]+[A-Z]\.(?=[\s,;:)]|$)")
+_INITIAL_BEFORE = re.compile(r"(?<![\w.])[A-Z]\.[ \t]?(?:[A-Z]\.[ \t]?)?([A-Z][a-z]+)\b")
+_PAIR = re.compile(r"(?<![\w'’-])([^\W\d_][\w'’]+)[ \t]+([^\W\d_][\w'’-]+)(?![\w'’-])")
+_QUOTED = re.compile(r"['\"]([A-Z][a-z]+)['\"]")
+_VIETNAMESE = re.compile(rf"\b(?:{_VIETNAMESE_SURNAMES})(?:[ \t]+[A-ZÀ-ỸĐ][\wÀ-ỹ]*){{1,3}}")
+_ARABIC = re.compile(rf"(?:{_ARABIC_GIVEN})(?:[ \t]+(?:(?:عبد|بن|ابن|أبو|ابو)[ \t]+)?[\u0621-\u064A]+){{1,3}}")
+_CYRILLIC_GREEK = re.compile(r"\b[А-ЯЁΑ-Ω][а-яёα-ω]+(?:[ \t]+[А-ЯЁΑ-Ω][а-яёα-ω]+){1,2}\b")
+
+# Words that head a label value but are not names (field headings, pronouns, clinical words).
+_NOT_NAMES = frozenset("""
+the a an and or of to in on at for with by from is was are be he she they we i you it his her their our my
+your this that these those not no yes n/a na none unknown patient client customer doctor nurse male female
+man woman boy girl adult child baby infant mr mrs ms dr team all everyone sir madam
+""".split())
+
+
+def _package_dir(package: str) -> Path:
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise MissingDependency(package, "detect")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def _census(file_name: str, limit: int | None = None) -> frozenset[str]:
+    folder = _package_dir("names")
+    out = set()
+    with open(folder / file_name, encoding="ascii") as handle:
+        for rank, line in enumerate(handle):
+            if limit is not None and rank >= limit:
+                break
+            word = line.split(" ", 1)[0].strip().lower()
+            if len(word) > 1:
+                out.add(word)
+    return frozenset(out)
+
+
+@lru_cache(maxsize=1)
+def given_names() -> frozenset[str]:
+    """Lower-case given names: US Census lists plus common ones from elsewhere."""
+    return _census("dist.male.first") | _census("dist.female.first") | _WORLD_GIVEN
+
+
+@lru_cache(maxsize=1)
+def surnames() -> frozenset[str]:
+    """Lower-case surnames: the most frequent US Census surnames."""
+    return _census("dist.all.last", _SURNAME_RANK_LIMIT)
+
+
+def _tokens_by_start(doc: Any) -> dict[int, Any]:
+    return {token.idx: token for token in doc} if doc is not None else {}
+
+
+def _name_like(token: Any) -> bool:
+    """spaCy's tags say this word can be a name (not a verb, pronoun, determiner...)."""
+    return token is None or (token.pos_ in ("PROPN", "NOUN", "ADJ", "X") and not token.is_stop)
+
+
+def _clean_value(text: str, start: int, end: int) -> tuple[int, int] | None:
+    words = list(re.finditer(r"\S+", text[start:end]))
+    while words and words[-1].group().lower().strip(".,") in _NOT_NAMES:
+        words.pop()
+    while words and words[0].group().lower().strip(".,") in _NOT_NAMES:
+        words.pop(0)
+    if not words:
+        return None
+    return start + words[0].start(), start + words[-1].end()
+
+
+def _labeled(text: str) -> Iterator[Hit]:
+    for match in _NAME_LABEL.finditer(text):
+        span = _clean_value(text, *match.span(1))
+        if span:
+            yield Hit(span[0], span[1], "PERSON", 0.85)
+    for match in _ROLE_LABEL.finditer(text):
+        span = _clean_value(text, *match.span(1))
+        if span is None:
+            continue
+        value = text[span[0]:span[1]].lower().split()
+        known = given_names() | surnames()
+        if any(word.strip(".,'’") in known for word in value) or len(value) >= 2:
+            yield Hit(span[0], span[1], "PERSON", 0.7)
+
+
+def _honorifics(text: str) -> Iterator[Hit]:
+    for match in _HONORIFIC_NAME.finditer(text):
+        span = _clean_value(text, *match.span(1))
+        if span:
+            yield Hit(match.start(), span[1], "PERSON", 0.85)
+    for match in _HONORIFIC_LOWER.finditer(text):
+        words = [w for w in match.groups() if w]
+        if words and words[0].lower() in surnames() | given_names():
+            end = match.end(2) if match.group(2) and match.group(2).lower() in surnames() else match.end(1)
+            yield Hit(match.start(), end, "PERSON", 0.75)
+
+
+def _initials(text: str) -> Iterator[Hit]:
+    for match in _INITIAL_AFTER.finditer(text):
+        if match.group(1).lower() in given_names():
+            yield Hit(match.start(), match.end(), "PERSON", 0.75)
+    for match in _INITIAL_BEFORE.finditer(text):
+        if match.group(1).lower() in surnames():
+            yield Hit(match.start(), match.end(), "PERSON", 0.65)
+
+
+def _gazetteer_pairs(text: str, doc: Any) -> Iterator[Hit]:
+    first, last = given_names(), surnames()
+    tokens = _tokens_by_start(doc)
+    for match in _PAIR.finditer(text):
+        a, b = match.group(1), match.group(2)
+        if a.lower() not in first or b.lower() not in last or a.lower() in _NOT_NAMES or b.lower() in _NOT_NAMES:
+            continue
+        if a.islower() != b.islower():
+            continue  # "Mary said" / "john Smith": mixed case is rarely a name pair
+        if not (_name_like(tokens.get(match.start(1))) and _name_like(tokens.get(match.start(2)))):
+            continue
+        yield Hit(match.start(), match.end(), "PERSON", 0.6 if a.islower() else 0.65)
+    for match in _QUOTED.finditer(text):
+        word = match.group(1).lower()
+        if word in first or word in last:
+            yield Hit(match.start(1), match.end(1), "PERSON", 0.6)
+
+
+def _other_scripts(text: str) -> Iterator[Hit]:
+    if text.isascii():
+        return
+    for pattern, score in ((_VIETNAMESE, 0.7), (_ARABIC, 0.7), (_CYRILLIC_GREEK, 0.5)):
+        for match in pattern.finditer(text):
+            end = match.end()
+            if pattern is _ARABIC:
+                # Stop after the family name (al-...): the next word is the sentence.
+                words = list(re.finditer(r"\S+", match.group()))
+                for index, word in enumerate(words[1:], 1):
+                    if word.group().startswith("ال") and word.group() not in ("الله", "الرحمن"):
+                        end = match.start() + word.end()
+                        break
+            yield Hit(match.start(), end, "PERSON", score)
+
+
+def _text_only(finder: Any) -> Any:
+    def run(text: str, doc: Any = None) -> Iterator[Hit]:
+        return finder(text)
+
+    return run
+
+
+NAME_FINDERS = (_text_only(_labeled), _text_only(_honorifics), _text_only(_initials), _gazetteer_pairs,
+                _text_only(_other_scripts))

@@ -1,4 +1,379 @@
-"""privroute's pattern recognizers (filled in below)."""
+"""privroute's pattern recognizers: numbers, e-mails, labeled identifiers, addresses.
+
+Each finder takes the normalised text (normalize.py has already folded
+full-width digits, homoglyphs, zero-width characters and escapes) and yields
+Hits. They are written for how people type, not for one data set:
+
+* digit chains: digits spaced, dotted, dashed, slashed or split across a line,
+  classified by what they are (Luhn card of any brand and length, SSN, NHS
+  number with its checksum, phone) rather than by one layout;
+* numbers spelled out in words ("five three six ..."), and dates in words;
+* e-mails written "at"/"dot", in brackets, letter-spaced, or with a made-up
+  top-level domain;
+* IBAN in any case, with or without spaces (checksum verified);
+* identifiers after the label a form gives them (MRN, MR#, member id, policy,
+  account, licence, certificate, device serial, VIN, case, docket, ...);
+* street addresses (English and continental layouts, units, military mail);
+* base64 blobs whose decoded text holds personal data.
+"""
+
 from __future__ import annotations
-PATTERN_TYPES: tuple[str, ...] = ("ACCOUNT_NUMBER",)
-PATTERN_FINDERS: tuple = ()
+
+import base64
+import binascii
+import re
+from collections.abc import Iterable, Iterator
+
+from .recognizers import Hit, context_before, iban_ok, luhn_ok
+
+__all__ = ["PATTERN_FINDERS", "PATTERN_TYPES", "classify_digits"]
+
+PATTERN_TYPES: tuple[str, ...] = (
+    "CREDIT_CARD", "US_SSN", "UK_NHS", "PHONE_NUMBER", "FAX_NUMBER", "ACCOUNT_NUMBER", "EMAIL_ADDRESS",
+    "IBAN_CODE", "SWIFT_CODE", "MEDICAL_RECORD_NUMBER", "HEALTH_PLAN_ID", "LICENSE_NUMBER", "US_DRIVER_LICENSE",
+    "US_PASSPORT", "VEHICLE_ID", "DEVICE_ID", "BIOMETRIC_ID", "CASE_NUMBER", "DOCKET_NUMBER", "TAX_ID",
+    "NATIONAL_ID", "ROUTING_NUMBER", "US_BANK_NUMBER", "STREET_ADDRESS", "ZIP_CODE", "DATE_TIME", "AGE_OVER_89",
+    "IP_ADDRESS",
+)
+
+_I = re.IGNORECASE
+
+# ---------------------------------------------------------------- digit chains
+
+_SEP = r"(?:[ \t]{1,2}|[ \t]?[-./][ \t]?|[ \t]?\)[ \t]?-?[ \t]?|[ \t]*\r?\n[ \t]*)"
+_CHAIN = re.compile(rf"(?<![\d.,])(?:\+[ \t]?)?\(?\d(?:{_SEP}?\d){{6,30}}(?![\d]|[.,]\d)")
+_SEP_SPLIT = re.compile(r"\D+")
+
+_CTX_SSN = re.compile(r"\bssn|social\s+security|\bss#|\bsocial\b", _I)
+_CTX_NHS = re.compile(r"\bnhs\b", _I)
+_CTX_FAX = re.compile(r"\bfax\b|facsimile", _I)
+_CTX_PHONE = re.compile(r"\b(?:phone|tel|telephone|mobile|cell|call|text|whatsapp|contact|ph|mob)\b", _I)
+_CTX_ACCOUNT = re.compile(r"\b(?:account|acct|a/c|iban|routing|sort\s+code|bank)\b", _I)
+
+
+def _ssn_valid(digits: str) -> bool:
+    area, group, serial = digits[:3], digits[3:5], digits[5:]
+    return area not in ("000", "666") and area[0] != "9" and group != "00" and serial != "0000"
+
+
+def _nhs_valid(digits: str) -> bool:
+    total = sum(int(d) * (10 - i) for i, d in enumerate(digits[:9]))
+    check = 11 - total % 11
+    check = 0 if check == 11 else check
+    return check != 10 and check == int(digits[9])
+
+
+def _looks_like_date(groups: list[str], seps: set[str]) -> bool:
+    if len(groups) != 3 or not seps <= {".", "/", "-"}:
+        return False
+    lengths = [len(g) for g in groups]
+    return lengths in ([1, 1, 4], [1, 2, 4], [2, 1, 4], [2, 2, 4], [4, 2, 2], [4, 1, 1], [4, 1, 2], [4, 2, 1],
+                       [2, 2, 2], [1, 1, 2], [1, 2, 2], [2, 1, 2])
+
+
+def classify_digits(digits: str, text: str, start: int, *, spaced_out: bool, structured: bool) -> tuple[str, float] | None:
+    """What a run of digits is, from its length, checksums and the words before it."""
+    n = len(digits)
+    if 13 <= n <= 19 and luhn_ok(digits):
+        return "CREDIT_CARD", 0.9
+    if n == 9 and _ssn_valid(digits) and (structured or spaced_out or context_before(text, start, _CTX_SSN)):
+        return "US_SSN", 0.85 if context_before(text, start, _CTX_SSN) or structured else 0.6
+    if n == 10 and _nhs_valid(digits) and context_before(text, start, _CTX_NHS):
+        return "UK_NHS", 0.9
+    if context_before(text, start, _CTX_FAX, 24):
+        return "FAX_NUMBER", 0.75
+    if context_before(text, start, _CTX_ACCOUNT, 32):
+        return "ACCOUNT_NUMBER", 0.7
+    if 7 <= n <= 15 and (structured or spaced_out or context_before(text, start, _CTX_PHONE, 32)):
+        return "PHONE_NUMBER", 0.6
+    if n >= 8:
+        # A long bare number in a prompt is an identifier of some kind far more
+        # often than anything else (order, account, member, record ...).
+        return "ACCOUNT_NUMBER", 0.45 if structured or spaced_out else 0.41
+    return None
+
+
+def _digit_chains(text: str) -> Iterator[Hit]:
+    for match in _CHAIN.finditer(text):
+        raw = match.group()
+        groups = [g for g in _SEP_SPLIT.split(raw) if g]
+        digits = "".join(groups)
+        if len(digits) < 7 or len(digits) > 34:
+            continue
+        seps = {s.strip() or " " for s in re.findall(r"\D+", raw.strip("+( \t")) if s}
+        seps = {("\n" if "\n" in s else s) for s in seps}
+        spaced_out = len(groups) >= 5 and all(len(g) == 1 for g in groups)
+        if not spaced_out:
+            kinds = {s.replace(")", "").strip() or " " for s in seps} - {""}
+            if len(kinds - {"\n"}) > 1 and not (raw.lstrip().startswith(("(", "+"))):
+                continue
+            if _looks_like_date(groups, kinds):
+                continue
+            if len(groups) == 2 and all(len(g) == 4 and g[:2] in ("19", "20") for g in groups):
+                continue
+        structured = len(groups) > 1
+        verdict = classify_digits(digits, text, match.start(), spaced_out=spaced_out, structured=structured)
+        if verdict is not None:
+            yield Hit(match.start(), match.end(), verdict[0], verdict[1])
+
+
+# ---------------------------------------------------------------- spelled-out numbers
+
+_NUMBER_WORDS = {
+    "zero": "0", "oh": "0", "o": "0", "nought": "0", "nil": "0", "one": "1", "two": "2", "three": "3",
+    "four": "4", "five": "5", "six": "6", "seven": "7", "eight": "8", "nine": "9",
+}
+_TEENS = ("ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen").split()
+_TENS = ("twenty thirty forty fifty sixty seventy eighty ninety").split()
+_DIGIT_WORD = r"(?:zero|oh|nought|one|two|three|four|five|six|seven|eight|nine|double|triple)"
+_SPELLED_RUN = re.compile(rf"\b{_DIGIT_WORD}(?:[\s,;-]+(?:and\s+)?{_DIGIT_WORD}){{5,}}\b", _I)
+
+
+def _spelled_numbers(text: str) -> Iterator[Hit]:
+    for match in _SPELLED_RUN.finditer(text):
+        words = re.findall(r"[a-z]+", match.group().lower())
+        digits, repeat = [], 1
+        for word in words:
+            if word == "double":
+                repeat = 2
+            elif word == "triple":
+                repeat = 3
+            elif word in _NUMBER_WORDS:
+                digits.append(_NUMBER_WORDS[word] * repeat)
+                repeat = 1
+        value = "".join(digits)
+        if len(value) < 6:
+            continue
+        verdict = classify_digits(value, text, match.start(), spaced_out=True, structured=True)
+        yield Hit(match.start(), match.end(), verdict[0] if verdict else "ACCOUNT_NUMBER", 0.7)
+
+
+_MONTH = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|"
+          r"sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)")
+_ORDINAL_WORD = (r"(?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|eleventh|twelfth|"
+                 r"thirteenth|fourteenth|fifteenth|sixteenth|seventeenth|eighteenth|nineteenth|twentieth|"
+                 r"twenty[\s-](?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth)|thirtieth|"
+                 r"thirty[\s-]first)")
+_YEAR_WORDS = (r"(?:(?:nineteen|twenty)[\s-]+(?:(?:twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety)"
+               r"(?:[\s-]+(?:one|two|three|four|five|six|seven|eight|nine))?|ten|eleven|twelve|thirteen|fourteen|"
+               r"fifteen|sixteen|seventeen|eighteen|nineteen|hundred|oh[\s-]+\w+)|two\s+thousand(?:\s+and)?"
+               r"(?:[\s-]+\w+){0,2})")
+_DAY = rf"(?:{_ORDINAL_WORD}|\d{{1,2}}(?:st|nd|rd|th)?)"
+_SPELLED_DATE = re.compile(
+    rf"\b(?:(?:the\s+)?{_DAY}\s+(?:day\s+)?of\s+{_MONTH}|{_MONTH}\s+(?:the\s+)?{_ORDINAL_WORD})"
+    rf"(?:,?\s+(?:in\s+)?(?:{_YEAR_WORDS}|\d{{4}}))?\b", _I)
+
+
+def _spelled_dates(text: str) -> Iterator[Hit]:
+    for match in _SPELLED_DATE.finditer(text):
+        yield Hit(match.start(), match.end(), "DATE_TIME", 0.85)
+
+
+# ---------------------------------------------------------------- e-mails
+
+_LOCAL = r"[A-Za-z0-9][\w.+-]*"
+_AT_WORD = r"(?:\s*[\[({<]\s*(?:at|@)\s*[\])}>]\s*|\s+(?:at|AT)\s+|\s*\(at\)\s*)"
+_DOT_WORD = r"(?:\s*[\[({<]\s*(?:dot|\.)\s*[\])}>]\s*|\s+(?:dot|DOT)\s+|\.)"
+_OBFUSCATED_EMAIL = re.compile(
+    rf"(?<![\w.+-]){_LOCAL}(?:{_AT_WORD}|\s*@\s*)[A-Za-z0-9][\w-]*(?:{_DOT_WORD}[A-Za-z0-9][\w-]*)*"
+    rf"{_DOT_WORD}[A-Za-z]{{2,12}}(?![\w@])")
+_LENIENT_EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]*\w@[\w-]+(?:\.[\w-]+)*\.[^\W\d_]{2,12}(?![\w@])")
+_SPACED = re.compile(r"(?<!\S)(?:\S ){4,}\S(?!\S)")
+
+
+def _emails(text: str) -> Iterator[Hit]:
+    for match in _LENIENT_EMAIL.finditer(text):
+        yield Hit(match.start(), match.end(), "EMAIL_ADDRESS", 0.75)
+    for match in _OBFUSCATED_EMAIL.finditer(text):
+        value = match.group()
+        if "@" in value or re.search(r"[\[({<]\s*(?:at|@)", value, _I):
+            yield Hit(match.start(), match.end(), "EMAIL_ADDRESS", 0.8)
+        elif re.search(r"\bdot\b", value, _I) or re.search(r"[._\d]", value.split()[0]):
+            yield Hit(match.start(), match.end(), "EMAIL_ADDRESS", 0.65)
+    if " @ " in text or re.search(r"\S @|@ \S", text):
+        for match in _SPACED.finditer(text):
+            squeezed = match.group().replace(" ", "")
+            if _LENIENT_EMAIL.fullmatch(squeezed):
+                yield Hit(match.start(), match.end(), "EMAIL_ADDRESS", 0.8)
+
+
+# ---------------------------------------------------------------- IBAN / SWIFT
+
+_IBAN = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]{2}\d{2}(?:[ -]?[A-Za-z0-9]){11,30}(?![A-Za-z0-9])")
+_SWIFT = re.compile(r"\b(?:swift|bic)(?:\s*(?:code|no\.?|number|#))?\s*[:#]?\s*([A-Z]{6}[A-Z0-9]{2}(?:[A-Z0-9]{3})?)\b",
+                    _I)
+
+
+def _ibans(text: str) -> Iterator[Hit]:
+    for match in _IBAN.finditer(text):
+        value = match.group()
+        # Spaces may swallow the following word; shrink until the checksum holds.
+        while value and not iban_ok(value):
+            cut = max(value.rfind(" "), value.rfind("-"))
+            if cut < 15:
+                value = ""
+                break
+            value = value[:cut]
+        if value:
+            yield Hit(match.start(), match.start() + len(value), "IBAN_CODE", 0.95)
+    for match in _SWIFT.finditer(text):
+        yield Hit(match.start(1), match.end(1), "SWIFT_CODE", 0.85)
+
+
+# ---------------------------------------------------------------- labeled identifiers
+
+_NO = r"(?:\s*(?:number|num\.?|no\.?|nr\.?|n°|#|id|code)\b\.?)?"
+_LABELS: tuple[tuple[str, str], ...] = (
+    ("MEDICAL_RECORD_NUMBER", rf"mrn|mr\s*#|mr\s+no\.?|medical\s+record{_NO}|med\s+rec{_NO}|record{_NO}|"
+                              rf"chart{_NO}|patient\s+(?:id|no\.?|number|#)|pt\s+(?:id|#)|hospital\s+(?:number|no\.?)|"
+                              rf"encounter{_NO}|visit{_NO}|accession{_NO}|specimen{_NO}|"
+                              r"(?<![\w-])id(?=\s*[:#])"),
+    ("HEALTH_PLAN_ID", rf"member{_NO}|membership{_NO}|subscriber{_NO}|beneficiary{_NO}|policy{_NO}|"
+                       rf"(?:health\s+)?plan{_NO}|insurance{_NO}|insurer{_NO}|medicaid{_NO}|medicare{_NO}|group{_NO}|"
+                       rf"mbi|hicn|claim{_NO}|authori[sz]ation{_NO}|prior\s+auth{_NO}"),
+    ("ACCOUNT_NUMBER", rf"account{_NO}|acct{_NO}|a/c|billing{_NO}|invoice{_NO}|customer{_NO}|client{_NO}|"
+                       rf"reference{_NO}|ref{_NO}|order{_NO}|employee{_NO}|student{_NO}|user{_NO}|loan{_NO}"),
+    ("US_DRIVER_LICENSE", r"driver'?s?\s+licen[cs]e(?:\s*(?:number|no\.?|#))?|\bdl(?:\s*(?:number|no\.?|#))?"),
+    ("LICENSE_NUMBER", rf"licen[cs]e{_NO}|certificate{_NO}|cert{_NO}|dea{_NO}|npi{_NO}|registration{_NO}|"
+                       rf"permit{_NO}|badge{_NO}"),
+    ("US_PASSPORT", rf"passport{_NO}"),
+    ("VEHICLE_ID", rf"vin|vehicle{_NO}|licen[cs]e\s+plate{_NO}|plate{_NO}|registration\s+plate"),
+    ("DEVICE_ID", rf"device{_NO}|serial{_NO}|s/n|sn|imei|udi|mac\s+address|implant{_NO}|pacemaker{_NO}|"
+                  rf"pump{_NO}"),
+    ("BIOMETRIC_ID", rf"biometric{_NO}|fingerprint{_NO}|retina{_NO}|voiceprint{_NO}"),
+    ("DOCKET_NUMBER", rf"docket{_NO}"),
+    ("CASE_NUMBER", rf"case{_NO}|matter{_NO}|file{_NO}|ticket{_NO}|incident{_NO}"),
+    ("TAX_ID", rf"ein|tin|itin|tax\s*(?:payer\s*)?(?:id|identification){_NO}|vat{_NO}|utr|tax\s+(?:number|no\.?)"),
+    ("NATIONAL_ID", rf"national\s+(?:id|identity|insurance){_NO}|id\s+card{_NO}|identity\s+card{_NO}|"
+                    rf"personal\s+(?:id|code|number)|citizen\s+id{_NO}|personnummer|bsn|pesel|nino|sin|cpr|aadhaar"),
+    ("ROUTING_NUMBER", rf"routing{_NO}|aba{_NO}|sort\s+code|transit{_NO}|bsb"),
+)
+_VALUE = r"([A-Z0-9](?:[A-Z0-9]|[-./ ](?=[A-Z0-9])){2,24})"
+_LABELED: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
+    (type_, re.compile(rf"\b(?:{label})(?:\s*(?:is|was|:|=|#|-|–)\s*|\s+){{1,2}}(?:of\s+)?{_VALUE}", _I))
+    for type_, label in _LABELS
+)
+_HAS_DIGIT = re.compile(r"\d")
+
+
+def _labeled_ids(text: str) -> Iterator[Hit]:
+    for type_, pattern in _LABELED:
+        for match in pattern.finditer(text):
+            value = match.group(1)
+            # Trailing words picked up through a space are not part of the id.
+            parts = value.split(" ")
+            while len(parts) > 1 and not _HAS_DIGIT.search(parts[-1]):
+                parts.pop()
+            value = " ".join(parts)
+            digits = sum(ch.isdigit() for ch in value)
+            if digits < 2 and not (digits >= 1 and len(value) >= 5):
+                continue
+            if digits == len(value) and len(value) <= 2:
+                continue
+            start = match.start(1)
+            yield Hit(start, start + len(value), type_, 0.8)
+
+
+# ---------------------------------------------------------------- addresses
+
+_EN_STREET = (r"Street|St|Avenue|Ave|Av|Road|Rd|Lane|Ln|Drive|Dr|Boulevard|Blvd|Court|Ct|Way|Place|Pl|Terrace|"
+              r"Close|Grove|Crescent|Cres|Parkway|Pkwy|Square|Sq|Highway|Hwy|Circle|Cir|Trail|Trl|Loop|Pass|"
+              r"Crossroad|Crossing|Greens?|Gardens?|Row|Walk|Hill|Mews|Alley|Pike|Plaza|Ridge|Heights|Point|"
+              r"View|Vale|Junction|Bypass|Path|Landing|Meadows?|Expressway|Radial|Estates?|Causeway|Quay|Wharf|"
+              r"Brook|Glen|Hollow|Manor|Orchard|Harbou?r|Shores?|Springs?|Summit|Turnpike|Vista|Park|Fork|"
+              r"Fields?|Falls|Creek|Cove|Common|Cliffs?|Bluffs?|Bend|Route|Rte")
+_FOREIGN_STREET = (r"straße|strasse|str\.|weg|gasse|platz|allee|ring|damm|ufer|katu|tie|kuja|polku|raitti|vej|"
+                   r"gade|gatan|vägen|väg|veien|vegen|vegur|braut|gata|gränd|laan|straat|gracht|dreef|plein|kade|"
+                   r"singel|utca|út|tér|körút|terrasse|sokak|caddesi|ulica|aleja")
+_STREET_PREFIX = (r"ul\.|ulica|al\.|aleja|via|viale|piazza|corso|largo|rue|avenue|boulevard|bd\.?|calle|avenida|"
+                  r"av\.|rua|praça|travessa|strada|plac|carrer|paseo|rambla")
+_CAP = r"[A-ZÀ-ÞĀ-ž][\w'’.-]*"
+_ADDRESS_PATTERNS = (
+    re.compile(rf"\b\d{{1,6}}[A-Za-z]?(?:-\d{{1,4}})?\s+(?:[NSEW]\.?\s+)?(?:{_CAP}\s+){{0,4}}(?:{_EN_STREET})\b\.?"
+               rf"(?:\s+\d{{1,5}}[A-Za-z]?\b)?"),
+    re.compile(rf"(?:\b\d{{1,6}}\s+)?(?:(?:{_CAP}|\w+)\s+){{0,2}}\w*(?:{_FOREIGN_STREET})\s+\d{{1,5}}[A-Za-z]?\b\.?",
+               _I),
+    re.compile(rf"(?:\b\d{{1,6}}\s+)?\b(?:{_STREET_PREFIX})\s+(?:[\w'’.-]+\s+){{0,3}}?\d{{1,5}}[A-Za-z]?\b", _I),
+    re.compile(r"\b(?:apt|apartment|suite|ste|unit|flat|room|rm|p\.?\s?o\.?\s+box|box|bldg|building)\.?\s*#?\s*"
+               r"\d{1,6}[A-Za-z]?\b", _I),
+    re.compile(r"\b(?:PSC|CMR|Unit)\s+\d{3,5},?\s+Box\s+\d{3,5}\b"),
+    re.compile(r"\b(?:APO|FPO|DPO)\s+(?:AA|AE|AP)\s+\d{5}\b"),
+    re.compile(r"\b(?:USNS|USNV|USS|USCGC)\s+[A-Z][a-z]+\b"),
+    re.compile(r"\bcorner\s+of\s+((?:[\w'’.-]+\s+){0,4}?[\w'’.-]+\s+and\s+(?:[\w'’.-]+\s+){0,3}?[\w'’-]+)"
+               r"(?=\s*(?:[.,;!?\n]|$))", _I),
+)
+_ZIP = re.compile(r"\b(?:[A-Z]{2}\s+)?\d{5}(?:-\d{4})?\b")
+_ZIP_CONTEXT = re.compile(r"\b(?:zip|postal|post)\s*(?:code)?\s*[:#]?\s*$", _I)
+_STATE_ZIP = re.compile(r"(?<=[A-Za-z],\s)[A-Z]{2}\s+\d{5}(?:-\d{4})?\b|(?<=[A-Za-z]\s)[A-Z]{2}\s+\d{5}(?:-\d{4})?\b")
+_UK_POSTCODE = re.compile(r"\b[A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2}\b")
+
+
+def _addresses(text: str) -> Iterator[Hit]:
+    for pattern in _ADDRESS_PATTERNS:
+        for match in pattern.finditer(text):
+            start, end = match.span(1) if pattern.groups else match.span()
+            yield Hit(start, end, "STREET_ADDRESS", 0.7)
+    for match in _STATE_ZIP.finditer(text):
+        yield Hit(match.start(), match.end(), "ZIP_CODE", 0.6)
+    for match in _ZIP.finditer(text):
+        if _ZIP_CONTEXT.search(text, max(0, match.start() - 20), match.start()):
+            yield Hit(match.start(), match.end(), "ZIP_CODE", 0.8)
+    for match in _UK_POSTCODE.finditer(text):
+        if any(ch.isdigit() for ch in match.group()[:4]):
+            yield Hit(match.start(), match.end(), "ZIP_CODE", 0.6)
+
+
+# ---------------------------------------------------------------- encoded values
+
+_BASE64 = re.compile(r"(?<![A-Za-z0-9+/=_-])[A-Za-z0-9+/_-]{16,}={0,2}(?![A-Za-z0-9+/=_-])")
+_INNER_FINDERS = ()  # filled below, once every finder exists
+
+
+def _decoded(token: str) -> str | None:
+    padded = token + "=" * (-len(token) % 4)
+    try:
+        raw = base64.urlsafe_b64decode(padded) if ("-" in token or "_" in token) else base64.b64decode(
+            padded, validate=True)
+        decoded = raw.decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None
+    printable = sum(ch.isprintable() or ch in "\n\t" for ch in decoded)
+    return decoded if decoded and printable / len(decoded) > 0.95 else None
+
+
+_JSON_NAME = re.compile(r"\"(?:name|full_?name|first_?name|last_?name|patient|client|user(?:name)?)\"\s*:\s*\"[^\"]{2,}",
+                        _I)
+
+
+def _encoded(text: str) -> Iterator[Hit]:
+    for match in _BASE64.finditer(text):
+        token = match.group()
+        if token.isalpha() or token.isdigit():
+            continue
+        decoded = _decoded(token)
+        if decoded is None:
+            continue
+        types = [h.type for finder in _INNER_FINDERS for h in finder(decoded)]
+        if _JSON_NAME.search(decoded):
+            types.append("PERSON")
+        if types:
+            yield Hit(match.start(), match.end(), types[0], 0.8)
+
+
+# ---------------------------------------------------------------- ages
+
+_AGE_OVER_89 = re.compile(r"\b(?:(?:age[ds]?|aged)\s*:?\s*(9\d|1[0-1]\d)\b|(9\d|1[0-1]\d)[\s-]*(?:years?|yrs?|y/?o|yo)"
+                          r"(?:[\s-]*old)?\b)", _I)
+
+
+def _old_ages(text: str) -> Iterator[Hit]:
+    for match in _AGE_OVER_89.finditer(text):
+        yield Hit(match.start(), match.end(), "AGE_OVER_89", 0.85)
+
+
+_INNER_FINDERS = (_digit_chains, _emails, _ibans, _labeled_ids)
+
+PATTERN_FINDERS: tuple[Iterable, ...] = (
+    _digit_chains, _spelled_numbers, _spelled_dates, _emails, _ibans, _labeled_ids, _addresses, _encoded,
+    _old_ages,
+)

@@ -115,16 +115,22 @@ def _entity_recognizer_base() -> Any:
     return EntityRecognizer
 
 
-def _result(entity_type: str, start: int, end: int, score: float, name: str) -> Any:
+def _result(entity_type: str, start: int, end: int, score: float, name: str, identifier: str) -> Any:
     from presidio_analyzer import AnalysisExplanation, RecognizerResult
 
     explanation = AnalysisExplanation(recognizer=name, original_score=score)
+    # Presidio matches results to their recognizer by this identifier (context step).
     return RecognizerResult(entity_type, start, end, score, analysis_explanation=explanation,
-                            recognition_metadata={"recognizer_name": name, "recognizer_identifier": name})
+                            recognition_metadata={"recognizer_name": name, "recognizer_identifier": identifier})
 
 
-def make_finder_recognizer(name: str, entities: Sequence[str], finders: Sequence[Finder], language: str) -> Any:
-    """A Presidio recognizer running ``finders`` (privroute's own recognizers)."""
+def make_finder_recognizer(name: str, entities: Sequence[str], finders: Sequence[Any], language: str,
+                           *, with_doc: bool = False) -> Any:
+    """A Presidio recognizer running ``finders`` (privroute's own recognizers).
+
+    With ``with_doc`` each finder is called as ``finder(text, doc)``, ``doc``
+    being the spaCy Doc Presidio already computed (for part-of-speech checks).
+    """
     base = _entity_recognizer_base()
 
     class FinderRecognizer(base):  # type: ignore[misc, valid-type]
@@ -133,11 +139,12 @@ def make_finder_recognizer(name: str, entities: Sequence[str], finders: Sequence
 
         def analyze(self, text: str, entities: list[str], nlp_artifacts: Any = None) -> list[Any]:
             wanted = set(entities) if entities else None
+            doc = getattr(nlp_artifacts, "tokens", None)
             out = []
             for finder in finders:
-                for hit in finder(text):
+                for hit in (finder(text, doc) if with_doc else finder(text)):
                     if wanted is None or hit.type in wanted:
-                        out.append(_result(hit.type, hit.start, hit.end, hit.score, self.name))
+                        out.append(_result(hit.type, hit.start, hit.end, hit.score, self.name, self.id))
             return out
 
     return FinderRecognizer(supported_entities=list(entities), name=name, supported_language=language,
