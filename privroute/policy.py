@@ -193,6 +193,12 @@ class FrontierConfig(_Strict):
     max_output_tokens: int | None = Field(None, ge=1)
     fallback: Literal["none", "local"] = "none"
     temperature: float | None = Field(None, ge=0.0, le=2.0)
+    backoff_base_s: float = Field(0.5, ge=0, le=60)
+    backoff_max_s: float = Field(8.0, ge=0, le=600)
+    retry_after_max_s: float = Field(30.0, ge=0, le=3600)
+    breaker_failures: int = Field(5, ge=1, le=1000)
+    """Consecutive failed attempts on one endpoint that open its circuit."""
+    breaker_cooldown_s: float = Field(30.0, ge=0, le=3600)
 
 
 class LocalConfig(_Strict):

@@ -17,17 +17,21 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Union
 
-from .backends import Backend, Completion, Message, Usage, frontier_from_config, local_from_config
+from .backends import Backend, Message, Usage, frontier_from_config, local_from_config
 from .classify import Decision, decide
+from .dispatch import Dispatcher, Outcome
 from .detect.base import Detector, Entity
 from .errors import Blocked, DetectionError, InputError, PrivrouteError
 from .policy import Policy, load_policy
 from .vault import Redaction, StreamRestorer, Vault
+
+if TYPE_CHECKING:
+    from .audit import AuditStore, NullAudit
 
 __all__ = ["Prepared", "Prompt", "RouteResult", "Router", "StreamingRoute", "get_router"]
 
@@ -135,12 +139,18 @@ class Router:
         detector: Detector | None = None,
         local: Backend | None = None,
         frontier: Backend | None = None,
+        audit: "AuditStore | NullAudit | None" = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.policy: Policy = load_policy(policy)
         self._detector = detector
         self._local = local
         self._frontier = frontier
         self._lock = threading.Lock()
+        # Budget, retries, breaker, fallback and audit live in privroute.dispatch;
+        # ``audit`` defaults to the store the policy/environment names.
+        self._dispatch = Dispatcher(self.policy, audit=audit, clock=clock, sleep=sleep)
 
     def __repr__(self) -> str:
         return f"Router(policy={self.policy.name!r})"
@@ -231,42 +241,52 @@ class Router:
         return self.local if prepared.target == "local" else self.frontier
 
     def route(self, prompt: Prompt, *, max_tokens: int | None = None) -> RouteResult:
-        """Classify, then answer locally, via the frontier (redacted or not), or raise Blocked."""
-        started = time.monotonic()
-        prepared = self.prepare(prompt)
-        backend = self.backend_for(prepared)
-        if prepared.target == "local":
-            completion = backend.complete(prepared.messages, max_tokens=max_tokens)
-        else:
-            limit = _min_tokens(max_tokens, self.policy.frontier.max_output_tokens)
-            completion = backend.complete(prepared.messages, max_tokens=limit,
-                                          timeout=self.policy.frontier.deadline_s)
-        return self._result(completion, prepared, backend, started)
+        """Classify, then answer locally, via the frontier (redacted or not), or raise Blocked.
+
+        Every outcome (answer, block, error) is appended to the audit log.
+        """
+        call = self._dispatch.begin(prompt)
+        prepared = None
+        try:
+            prepared = self.prepare(prompt)
+            outcome = call.run(prepared, self, max_tokens)
+            result = self._result(outcome, prepared, call.started)
+        except Exception as exc:
+            call.failed(exc, prepared)
+            raise
+        call.answered(result, outcome)
+        return result
 
     def stream(self, prompt: Prompt, *, max_tokens: int | None = None) -> "StreamingRoute":
         """Like route, but the answer arrives as restored text deltas.
 
-        Placeholders split across chunks are held back until complete.
+        Placeholders split across chunks are held back until complete. Retries and
+        fallback apply until the first delta; a stream that breaks after that raises
+        a typed error (FrontierUnavailable, FrontierTimeout) while iterating.
         """
-        prepared = self.prepare(prompt)
-        backend = self.backend_for(prepared)
-        limit = max_tokens if prepared.target == "local" else _min_tokens(
-            max_tokens, self.policy.frontier.max_output_tokens)
-        deltas = backend.stream(prepared.messages, max_tokens=limit,
-                                timeout=None if prepared.target == "local" else self.policy.frontier.deadline_s)
-        return StreamingRoute(prepared, backend.name, deltas)
+        call = self._dispatch.begin(prompt, stream=True)
+        prepared = None
+        try:
+            prepared = self.prepare(prompt)
+            opened = call.open_stream(prepared, self, max_tokens)
+        except Exception as exc:
+            call.failed(exc, prepared)
+            raise
+        return StreamingRoute(opened.prepared, opened.backend.name, opened.deltas)
 
-    def _result(self, completion: Completion, prepared: "Prepared", backend: Backend, started: float,
-                *, attempts: int = 1) -> RouteResult:
+    def _result(self, outcome: Outcome, prepared: "Prepared", started: float) -> RouteResult:
+        completion = outcome.completion
         answer, unknown = completion.text, ()
-        if prepared.redaction is not None:
-            restored = prepared.redaction.restore_report(completion.text)
+        # Only a frontier answer holds placeholders; the local model saw the original text.
+        redaction = prepared.redaction if outcome.target == "frontier" else None
+        if redaction is not None:
+            restored = redaction.restore_report(completion.text)
             answer, unknown = restored.text, restored.unknown
         return RouteResult(
-            answer=answer, decision=prepared.decision, sent=prepared.sent, backend=backend.name,
-            model=completion.model, attempts=attempts, truncated=completion.truncated, usage=completion.usage,
-            latency_s=time.monotonic() - started, unknown_placeholders=tuple(unknown),
-            redaction=prepared.redaction,
+            answer=answer, decision=prepared.decision, sent=outcome.sent, backend=outcome.backend.name,
+            model=completion.model, attempts=outcome.attempts, truncated=completion.truncated,
+            usage=completion.usage, cost=outcome.cost, latency_s=self._dispatch.elapsed(started),
+            unknown_placeholders=tuple(unknown), fallback_reason=outcome.fallback_reason, redaction=redaction,
         )
 
 
@@ -307,11 +327,6 @@ class StreamingRoute:
             yield from self._deltas
         else:
             yield from self._restorer.restore_all(self._deltas)
-
-
-def _min_tokens(*limits: int | None) -> int | None:
-    given = [limit for limit in limits if limit is not None]
-    return min(given) if given else None
 
 
 def _join(messages: Sequence[Message], per_message: Sequence[Sequence[Entity]]) -> tuple[str, tuple[Entity, ...]]:

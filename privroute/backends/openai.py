@@ -18,6 +18,7 @@ from .base import Completion, Message, Usage
 __all__ = ["OpenAIBackend", "RETRYABLE_STATUS"]
 
 RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
+_TRANSPORT_MODULES = frozenset({"httpx", "httpx2", "httpcore", "httpcore2", "anyio"})
 _NO_KEY = "no-key"  # local OpenAI-compatible servers often need none; the client insists on one
 
 
@@ -101,10 +102,17 @@ class OpenAIBackend:
             chunks = client.chat.completions.create(
                 **self._kwargs(messages, max_tokens), stream=True, timeout=timeout or self._default_timeout
             )
+            finished = False
             for chunk in chunks:
                 choices = getattr(chunk, "choices", None) or []
                 if choices and getattr(choices[0].delta, "content", None):
                     yield choices[0].delta.content
+                finished = finished or bool(choices and getattr(choices[0], "finish_reason", None))
+            # A server that closes the connection mid-answer ends the SSE stream cleanly;
+            # without a finish_reason the answer is incomplete and must not pass as whole.
+            if not finished:
+                raise FrontierUnavailable(f"{self.name}: stream ended before the answer was complete",
+                                          backend=self.name)
 
 
 def _parse_completion(response: Any, backend: OpenAIBackend) -> Completion:
@@ -151,8 +159,13 @@ class map_openai_errors:
             error.status_code = exc.status_code  # type: ignore[attr-defined]
             error.retry_after = _retry_after(exc)  # type: ignore[attr-defined]
             raise error from exc
-        if isinstance(exc, openai.APIResponseValidationError | openai.APIError):
+        if isinstance(exc, openai.APIResponseValidationError | openai.APIError | ValueError):
+            # ValueError: a body that is not JSON, or JSON of the wrong shape.
             raise MalformedResponse(f"{self.backend}: malformed response", backend=self.backend) from exc
+        if type(exc).__module__.split(".")[0] in _TRANSPORT_MODULES:
+            # Older openai releases let httpx errors escape while a stream is read.
+            kind = FrontierTimeout if "Timeout" in type(exc).__name__ else FrontierUnavailable
+            raise kind(f"{self.backend}: stream failed ({type(exc).__name__})", backend=self.backend) from exc
         return False
 
 

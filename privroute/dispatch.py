@@ -1,0 +1,352 @@
+"""One routed call after the decision: budget, bounded frontier call, fallback, audit.
+
+The Router decides (detect, classify, redact: ``Router.prepare``); this module
+carries the decision out and records it:
+
+1. ``Dispatcher.begin``: when the policy requires an audit trail, check that the
+   store can take a record *before* anything is sent (AuditError otherwise).
+2. ``Call.run`` / ``Call.open_stream``: for a frontier target, check the tenant's
+   budget, then call the frontier through the one retry layer
+   (privroute.resilience) with the policy's attempts, deadline and breaker. On
+   frontier failure (``frontier.fallback: local``) or budget overrun
+   (``budget.on_exceed: local``) the local model answers from the original
+   messages. Never the other way round: a local target never reaches the frontier.
+3. ``Call.answered`` / ``Call.failed``: append one audit record per outcome
+   (answered, blocked, error). If that write fails and ``audit.required`` is true,
+   the answer is withheld (AuditError).
+
+Logs here carry outcome, types and counts only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from . import logsafe
+from .audit import AuditEvent, NullAudit, open_audit
+from .backends.base import Backend, Completion, Message
+from .budget import BudgetGuard, output_limit
+from .errors import AuditError, BackendError, Blocked, BudgetExceeded
+from .resilience import BreakerRegistry, RetrySettings, breakers, call_with_retry, endpoint_key
+
+__all__ = ["Call", "Dispatcher", "Outcome", "OpenedStream"]
+
+log = logging.getLogger("privroute.dispatch")
+logsafe.install()
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """Who answered, after how many frontier attempts, and why a fallback happened."""
+
+    completion: Completion
+    backend: Backend
+    target: str
+    attempts: int
+    sent: str | None
+    fallback_reason: str | None = None
+    cost: float | None = None
+
+    def __repr__(self) -> str:
+        return (f"Outcome(backend={self.backend.name!r}, target={self.target!r}, attempts={self.attempts}, "
+                f"fallback_reason={self.fallback_reason!r})")
+
+
+@dataclass(frozen=True)
+class OpenedStream:
+    backend: Backend
+    target: str
+    deltas: Iterator[str]
+    prepared: Any
+
+
+class Dispatcher:
+    """Per-Router state: the audit store, the budget guard, the retry settings."""
+
+    def __init__(self, policy: Any, *, audit: Any = None, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep, breaker_registry: BreakerRegistry | None = None,
+                 ) -> None:
+        self.policy = policy
+        self._audit = audit
+        self._clock = clock
+        self._sleep = sleep
+        self._breakers = breaker_registry or breakers
+        self._budget: BudgetGuard | None = None
+        self._lock = threading.Lock()
+        self.retry = RetrySettings.from_frontier(policy.frontier)
+
+    @property
+    def audit(self) -> Any:
+        with self._lock:
+            if self._audit is None:
+                self._audit = open_audit(self.policy.audit)
+            return self._audit
+
+    @property
+    def budget(self) -> BudgetGuard:
+        audit = self.audit
+        with self._lock:
+            if self._budget is None:
+                ledger = audit if getattr(audit, "persistent", False) else None
+                self._budget = BudgetGuard(self.policy.budget, ledger=ledger)
+            return self._budget
+
+    def elapsed(self, started: float) -> float:
+        return self._clock() - started
+
+    def begin(self, prompt: Any, *, stream: bool = False) -> "Call":
+        """Start a call; raises AuditError first if a required audit trail is unavailable."""
+        if self.policy.audit.required:
+            if isinstance(self.audit, NullAudit):
+                raise AuditError("this policy requires an audit trail but audit.enabled is false")
+            self.audit.check_writable()
+        return Call(self, prompt, stream=stream)
+
+
+def _prompt_text(prompt: Any) -> str | None:
+    if isinstance(prompt, str):
+        return prompt
+    try:
+        return json.dumps(list(prompt), sort_keys=True, ensure_ascii=False, default=str)
+    except TypeError:
+        return None
+
+
+def _chars(messages: Sequence[Message]) -> int:
+    return sum(len(m.content) for m in messages)
+
+
+class Call:
+    """One route()/stream() call in flight. Holds the prompt only to fall back locally."""
+
+    def __init__(self, dispatcher: Dispatcher, prompt: Any, *, stream: bool) -> None:
+        self._d = dispatcher
+        self._prompt = prompt
+        self._stream = stream
+        self.started = dispatcher._clock()
+
+    def __repr__(self) -> str:
+        return f"Call(policy={self._d.policy.name!r}, stream={self._stream})"
+
+    # ------------------------------------------------------------ carrying out
+
+    def _original(self) -> tuple[Message, ...]:
+        from .router import to_messages  # router imports this module
+
+        return to_messages(self._prompt, max_chars=self._d.policy.limits.max_prompt_chars)[0]
+
+    def _fallback(self, router: Any, max_tokens: int | None, reason: str, *, attempts: int,
+                  sent: str | None) -> Outcome:
+        log.info("answering locally: %s", reason)
+        completion = router.local.complete(self._original(), max_tokens=max_tokens)
+        return Outcome(completion, router.local, "local", attempts, sent, reason)
+
+    def _frontier_limit(self, max_tokens: int | None) -> int | None:
+        return output_limit(max_tokens, self._d.policy.frontier.max_output_tokens)
+
+    def _check_budget(self, prepared: Any, frontier: Backend, limit: int | None) -> None:
+        self._d.budget.check(frontier.model, _chars(prepared.messages), limit)
+
+    def _retrying(self, frontier: Backend, attempt: Callable[[float], Any]) -> Any:
+        policy = self._d.policy.frontier
+        breaker = self._d._breakers.get(endpoint_key(frontier), failure_threshold=policy.breaker_failures,
+                                        cooldown_s=policy.breaker_cooldown_s, clock=self._d._clock)
+        return call_with_retry(attempt, self._d.retry, breaker=breaker, name=frontier.name,
+                               clock=self._d._clock, sleep=self._d._sleep)
+
+    def run(self, prepared: Any, router: Any, max_tokens: int | None) -> Outcome:
+        """Answer a prepared (non-blocked) call; raises typed errors."""
+        if prepared.target == "local":
+            completion = router.local.complete(prepared.messages, max_tokens=max_tokens)
+            return Outcome(completion, router.local, "local", 1, None)
+        frontier = router.frontier
+        limit = self._frontier_limit(max_tokens)
+        policy = self._d.policy
+        try:
+            self._check_budget(prepared, frontier, limit)
+        except BudgetExceeded as exc:
+            if policy.budget.on_exceed != "local":
+                raise
+            return self._fallback(router, max_tokens, f"budget exceeded ({exc.scope})", attempts=0, sent=None)
+        try:
+            done = self._retrying(frontier, lambda timeout: frontier.complete(
+                prepared.messages, max_tokens=limit, timeout=timeout))
+        except BackendError as exc:
+            if policy.frontier.fallback != "local":
+                raise
+            return self._fallback(router, max_tokens, f"frontier failed ({type(exc).__name__})",
+                                  attempts=exc.attempts, sent=prepared.sent if exc.attempts else None)
+        completion: Completion = done.value
+        budget = self._d.budget
+        cost = budget.cost(completion.model, completion.usage)
+        if cost is None:
+            cost = budget.cost(frontier.model, completion.usage)
+        budget.record(completion.usage, cost)
+        return Outcome(completion, frontier, "frontier", done.attempts, prepared.sent, None, cost)
+
+    def open_stream(self, prepared: Any, router: Any, max_tokens: int | None) -> OpenedStream:
+        """Open a stream: retries and fallback apply until the first delta has arrived."""
+        if prepared.target == "local":
+            deltas = iter(router.local.stream(prepared.messages, max_tokens=max_tokens))
+            return self._streamed(deltas, prepared, router.local, "local", 1, None)
+        frontier = router.frontier
+        limit = self._frontier_limit(max_tokens)
+        policy = self._d.policy
+
+        def local_stream(reason: str, attempts: int) -> OpenedStream:
+            log.info("streaming locally: %s", reason)
+            deltas = iter(router.local.stream(self._original(), max_tokens=max_tokens))
+            # The local model saw the original text: there is nothing to restore.
+            local_prepared = dataclasses.replace(prepared, redaction=None, sent=prepared.sent if attempts else None)
+            return self._streamed(deltas, local_prepared, router.local, "local", attempts, reason)
+
+        try:
+            self._check_budget(prepared, frontier, limit)
+        except BudgetExceeded as exc:
+            if policy.budget.on_exceed != "local":
+                raise
+            return local_stream(f"budget exceeded ({exc.scope})", 0)
+
+        def first_delta(timeout: float) -> tuple[str | None, Iterator[str]]:
+            deltas = iter(frontier.stream(prepared.messages, max_tokens=limit, timeout=timeout))
+            return next(deltas, None), deltas
+
+        try:
+            done = self._retrying(frontier, first_delta)
+        except BackendError as exc:
+            if policy.frontier.fallback != "local":
+                raise
+            return local_stream(f"frontier failed ({type(exc).__name__})", exc.attempts)
+        first, rest = done.value
+        return self._streamed(_prepend(first, rest), prepared, frontier, "frontier", done.attempts, None)
+
+    def _streamed(self, deltas: Iterator[str], prepared: Any, backend: Backend, target: str, attempts: int,
+                  fallback_reason: str | None) -> OpenedStream:
+        fields = {"backend": backend.name, "model": backend.model, "target": target, "attempts": attempts,
+                  "fallback_reason": fallback_reason}
+        if target == "frontier":
+            fields["sent"] = prepared.sent
+        return OpenedStream(backend, target, _AuditedStream(self, deltas, prepared, fields), prepared)
+
+    # ------------------------------------------------------------ audit
+
+    def _event(self, outcome: str, prepared: Any, **fields: Any) -> AuditEvent:
+        policy = self._d.policy
+        audit = self._d.audit
+        decision = getattr(prepared, "decision", None)
+        base: dict[str, Any] = {
+            "outcome": outcome, "policy": policy.name, "policy_hash": policy.content_hash,
+            "tenant": policy.budget.tenant, "stream": self._stream,
+            "latency_s": self._d._clock() - self.started,
+            "prompt_hmac": audit.hmac(_prompt_text(self._prompt)),
+        }
+        if decision is not None:
+            base.update(action=decision.action, sensitivity=decision.sensitivity, reasons=tuple(decision.reasons),
+                        entities=dict(decision.entity_counts))
+        sent = fields.pop("sent", None)
+        base["sent_hmac"] = audit.hmac(sent)
+        base.update(fields)
+        return AuditEvent(**base)
+
+    def _record(self, event: AuditEvent, *, raise_on_failure: bool) -> None:
+        try:
+            self._d.audit.append(event)
+        except AuditError as exc:
+            log.warning("audit record (%s) could not be written: %s", event.outcome, type(exc.__cause__).__name__)
+            if raise_on_failure and self._d.policy.audit.required:
+                raise
+
+    def record_stream(self, prepared: Any, outcome: str, error: str | None, fields: dict[str, Any], *,
+                      required: bool) -> None:
+        self._record(self._event(outcome, prepared, error=error, **fields), raise_on_failure=required)
+
+    def answered(self, result: Any, outcome: Outcome) -> None:
+        """Record an answer; raises AuditError (answer withheld) if a required record fails."""
+        usage = result.usage
+        self._record(self._event(
+            "answered", result, backend=result.backend, model=result.model, target=outcome.target,
+            attempts=result.attempts, prompt_tokens=usage.prompt_tokens if usage else 0,
+            completion_tokens=usage.completion_tokens if usage else 0, cost=result.cost,
+            truncated=result.truncated, fallback_reason=result.fallback_reason, sent=result.sent,
+        ), raise_on_failure=True)
+
+    def failed(self, exc: BaseException, prepared: Any = None, **fields: Any) -> None:
+        """Record a refusal or an error; the caller re-raises ``exc``."""
+        if isinstance(exc, Blocked):
+            event = self._event("blocked", None, action="block", sensitivity=exc.sensitivity,
+                                reasons=tuple(exc.reasons), error="Blocked")
+        else:
+            fields.setdefault("attempts", getattr(exc, "attempts", 0) if isinstance(exc, BackendError) else 0)
+            if prepared is not None and isinstance(exc, BackendError) and fields["attempts"]:
+                fields.setdefault("sent", prepared.sent)
+                fields.setdefault("target", prepared.target)
+            event = self._event("error", prepared, error=type(exc).__name__, **fields)
+        self._record(event, raise_on_failure=False)
+
+
+def _prepend(first: str | None, rest: Iterator[str]) -> Iterator[str]:
+    if first is not None:
+        yield first
+    yield from rest
+
+
+
+class _AuditedStream:
+    """Deltas passed through; one audit record when the stream ends, fails or is dropped.
+
+    A frontier stream has already been requested when this exists, so even a
+    stream that is never iterated gets its record (at garbage collection).
+    """
+
+    def __init__(self, call: Call, deltas: Iterator[str], prepared: Any, fields: dict[str, Any]) -> None:
+        self._deltas = deltas
+        self._state = _StreamEnd(call, prepared, fields)
+        weakref.finalize(self, self._state.finish, "abandoned")
+
+    def __iter__(self) -> "_AuditedStream":
+        return self
+
+    def __next__(self) -> str:
+        try:
+            return next(self._deltas)
+        except StopIteration:
+            self._state.finish("answered")
+            raise
+        except Exception as exc:
+            self._state.finish("error", exc)
+            raise
+
+    def close(self) -> None:
+        self._state.finish("abandoned")
+        close = getattr(self._deltas, "close", None)
+        if close is not None:
+            close()
+
+
+class _StreamEnd:
+    def __init__(self, call: Call, prepared: Any, fields: dict[str, Any]) -> None:
+        self._call = call
+        self._prepared = prepared
+        self._fields = fields
+        self._lock = threading.Lock()
+        self._done = False
+
+    def finish(self, how: str, exc: BaseException | None = None) -> None:
+        with self._lock:
+            if self._done:
+                return
+            self._done = True
+        if how == "error" and exc is not None:
+            self._call.failed(exc, self._prepared, **self._fields)
+        elif how == "abandoned":
+            self._call.record_stream(self._prepared, "error", "StreamAbandoned", self._fields, required=False)
+        else:
+            self._call.record_stream(self._prepared, "answered", None, self._fields, required=True)
