@@ -7,6 +7,7 @@ thread-safe, so calls on one model are serialised by a lock.
 
 from __future__ import annotations
 
+import atexit
 import os
 import threading
 from collections.abc import Iterator, Sequence
@@ -42,6 +43,18 @@ def _load(path: str, n_ctx: int, n_gpu_layers: int, n_threads: int | None, chat_
             raise BackendError(f"local model failed to load ({type(exc).__name__})", backend="local") from exc
         _shared[key] = (llm, threading.Lock())
         return _shared[key]
+
+
+@atexit.register
+def _close_all() -> None:
+    """Free models before interpreter teardown, when llama.cpp's own finaliser would crash."""
+    with _shared_lock:
+        for llm, _ in _shared.values():
+            try:
+                llm.close()
+            except Exception:  # best effort at exit; nothing to report to
+                pass
+        _shared.clear()
 
 
 class LlamaCppBackend:
