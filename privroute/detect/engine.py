@@ -84,8 +84,17 @@ def build_analyzer(config: "DetectConfig", nlp: Any, tld_extractor: Any) -> tupl
         labels_to_ignore=["CARDINAL", "ORDINAL", "MONEY", "PERCENT", "QUANTITY", "PRODUCT", "EVENT",
                           "WORK_OF_ART", "LAW", "LANGUAGE"],
     )
-    nlp_engine = SpacyNlpEngine(models=[{"lang_code": language, "model_name": config.spacy_model}],
-                                ner_model_configuration=ner_config)
+    class EntitiesOnlyNlpEngine(SpacyNlpEngine):
+        """Presidio's spaCy engine; lemmas fall back to lower-cased tokens (no lemmatizer runs)."""
+
+        def _doc_to_nlp_artifact(self, doc: Any, language: str) -> Any:
+            artifacts = super()._doc_to_nlp_artifact(doc, language)
+            artifacts.lemmas = [token.lemma_ or token.lower_ for token in doc]
+            artifacts.keywords = artifacts.set_keywords(self, artifacts.lemmas, language)
+            return artifacts
+
+    nlp_engine = EntitiesOnlyNlpEngine(models=[{"lang_code": language, "model_name": config.spacy_model}],
+                                       ner_model_configuration=ner_config)
     # Handing Presidio the loaded pipeline means SpacyNlpEngine.load() (which
     # downloads a missing model) never runs.
     nlp_engine.nlp = {language: nlp}

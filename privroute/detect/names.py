@@ -126,13 +126,18 @@ def surnames() -> frozenset[str]:
     return _census("dist.all.last", _SURNAME_RANK_LIMIT)
 
 
+@lru_cache(maxsize=1)
+def _known_names() -> frozenset[str]:
+    return given_names() | surnames()
+
+
 def _tokens_by_start(doc: Any) -> dict[int, Any]:
     return {token.idx: token for token in doc} if doc is not None else {}
 
 
 def _name_like(token: Any) -> bool:
-    """spaCy's tags say this word can be a name (not a verb, pronoun, determiner...)."""
-    return token is None or (token.pos_ in ("PROPN", "NOUN", "ADJ", "X") and not token.is_stop)
+    """Not a stop word by spaCy's lexicon (pronouns, auxiliaries, determiners ...)."""
+    return token is None or not token.is_stop
 
 
 def _clean_value(text: str, start: int, end: int) -> tuple[int, int] | None:
@@ -156,7 +161,7 @@ def _labeled(text: str) -> Iterator[Hit]:
         if span is None:
             continue
         value = text[span[0]:span[1]].lower().split()
-        known = given_names() | surnames()
+        known = _known_names()
         if any(word.strip(".,'’") in known for word in value) or len(value) >= 2:
             yield Hit(span[0], span[1], "PERSON", 0.7)
 
@@ -168,7 +173,7 @@ def _honorifics(text: str) -> Iterator[Hit]:
             yield Hit(match.start(), span[1], "PERSON", 0.85)
     for match in _HONORIFIC_LOWER.finditer(text):
         words = [w for w in match.groups() if w]
-        if words and words[0].lower() in surnames() | given_names():
+        if words and words[0].lower() in _known_names():
             end = match.end(2) if match.group(2) and match.group(2).lower() in surnames() else match.end(1)
             yield Hit(match.start(), end, "PERSON", 0.75)
 

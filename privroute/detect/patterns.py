@@ -282,18 +282,22 @@ _EN_STREET = (r"Street|St|Avenue|Ave|Av|Road|Rd|Lane|Ln|Drive|Dr|Boulevard|Blvd|
               r"View|Vale|Junction|Bypass|Path|Landing|Meadows?|Expressway|Radial|Estates?|Causeway|Quay|Wharf|"
               r"Brook|Glen|Hollow|Manor|Orchard|Harbou?r|Shores?|Springs?|Summit|Turnpike|Vista|Park|Fork|"
               r"Fields?|Falls|Creek|Cove|Common|Cliffs?|Bluffs?|Bend|Route|Rte")
-_FOREIGN_STREET = (r"straße|strasse|str\.|weg|gasse|platz|allee|ring|damm|ufer|katu|tie|kuja|polku|raitti|vej|"
-                   r"gade|gatan|vägen|väg|veien|vegen|vegur|braut|gata|gränd|laan|straat|gracht|dreef|plein|kade|"
-                   r"singel|utca|út|tér|körút|terrasse|sokak|caddesi|ulica|aleja")
-_STREET_PREFIX = (r"ul\.|ulica|al\.|aleja|via|viale|piazza|corso|largo|rue|avenue|boulevard|bd\.?|calle|avenida|"
-                  r"av\.|rua|praça|travessa|strada|plac|carrer|paseo|rambla")
+_FOREIGN_SUFFIXES = tuple("""
+straße strasse str. weg gasse platz allee ring damm ufer katu tie kuja polku raitti vej gade gatan vägen väg
+veien vegen vegur braut gata gränd laan straat gracht dreef plein kade singel utca út tér körút terrasse
+sokak caddesi ulica aleja
+""".split())
+_STREET_PREFIXES = frozenset("""
+ul. ulica al. aleja via viale piazza corso largo rue avenue boulevard bd bd. calle avenida av. rua praça
+travessa strada plac carrer paseo rambla
+""".split())
 _CAP = r"[A-ZÀ-ÞĀ-ž][\w'’.-]*"
+_EN_ADDRESS = re.compile(rf"\b\d{{1,6}}[A-Za-z]?(?:-\d{{1,4}})?\s+(?:[NSEW]\.?\s+)?(?:{_CAP}\s+){{0,4}}"
+                         rf"(?:{_EN_STREET})\b\.?(?:\s+\d{{1,5}}[A-Za-z]?\b)?")
+# Continental layout: street word(s) then the house number ("Lindenstraße 12", "ul. Zamkowa 33").
+_WORD_NUMBER = re.compile(r"([^\W\d_][\w'’.-]*)[ \t]+\d{1,5}[A-Za-z]?\b\.?")
+_WORD_BEFORE = re.compile(r"(?:([^\W\d_][\w'’.-]*|\d{1,6})[ \t]+)$")
 _ADDRESS_PATTERNS = (
-    re.compile(rf"\b\d{{1,6}}[A-Za-z]?(?:-\d{{1,4}})?\s+(?:[NSEW]\.?\s+)?(?:{_CAP}\s+){{0,4}}(?:{_EN_STREET})\b\.?"
-               rf"(?:\s+\d{{1,5}}[A-Za-z]?\b)?"),
-    re.compile(rf"(?:\b\d{{1,6}}\s+)?(?:(?:{_CAP}|\w+)\s+){{0,2}}\w*(?:{_FOREIGN_STREET})\s+\d{{1,5}}[A-Za-z]?\b\.?",
-               _I),
-    re.compile(rf"(?:\b\d{{1,6}}\s+)?\b(?:{_STREET_PREFIX})\s+(?:[\w'’.-]+\s+){{0,3}}?\d{{1,5}}[A-Za-z]?\b", _I),
     re.compile(r"\b(?:apt|apartment|suite|ste|unit|flat|room|rm|p\.?\s?o\.?\s+box|box|bldg|building)\.?\s*#?\s*"
                r"\d{1,6}[A-Za-z]?\b", _I),
     re.compile(r"\b(?:PSC|CMR|Unit)\s+\d{3,5},?\s+Box\s+\d{3,5}\b"),
@@ -308,7 +312,32 @@ _STATE_ZIP = re.compile(r"(?<=[A-Za-z],\s)[A-Z]{2}\s+\d{5}(?:-\d{4})?\b|(?<=[A-Z
 _UK_POSTCODE = re.compile(r"\b[A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2}\b")
 
 
+def _continental(text: str) -> Iterator[Hit]:
+    for match in _WORD_NUMBER.finditer(text):
+        word = match.group(1).lower()
+        start = match.start()
+        before = _WORD_BEFORE.search(text, max(0, start - 40), start)
+        prefixed = before is not None and before.group(1).lower() in _STREET_PREFIXES
+        if not (word.endswith(_FOREIGN_SUFFIXES) or prefixed):
+            continue
+        # Take in up to two words before (the rest of the street name) and a house number.
+        for _ in range(3):
+            before = _WORD_BEFORE.search(text, max(0, start - 40), start)
+            if before is None:
+                break
+            token = before.group(1)
+            if not (token[0].isupper() or token[0].isdigit() or token.lower() in _STREET_PREFIXES):
+                break
+            start = before.start()
+            if token[0].isdigit():
+                break
+        yield Hit(start, match.end(), "STREET_ADDRESS", 0.7)
+
+
 def _addresses(text: str) -> Iterator[Hit]:
+    for match in _EN_ADDRESS.finditer(text):
+        yield Hit(match.start(), match.end(), "STREET_ADDRESS", 0.7)
+    yield from _continental(text)
     for pattern in _ADDRESS_PATTERNS:
         for match in pattern.finditer(text):
             start, end = match.span(1) if pattern.groups else match.span()
