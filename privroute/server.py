@@ -23,7 +23,7 @@ from typing import Any
 
 from .backends import Backend, local_from_config
 from .detect.base import Detector
-from .errors import MissingDependency
+from .errors import ConfigurationError, MissingDependency
 from .metrics import ProxyMetrics
 from .policy import load_policy
 from .router import Router
@@ -102,10 +102,15 @@ class _Proxy:
     @asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
         self.limiter = anyio.CapacityLimiter(self.config.limits.worker_threads)
-        if self.config.warm:
-            for tenant in self.tenants.values():
+        for tenant in self.tenants.values():
+            if self.config.warm:
                 # Loads spaCy/Presidio now rather than on the first caller's request.
                 await anyio.to_thread.run_sync(tenant.router.classify, "warm up")
+            try:
+                tenant.router.frontier
+            except ConfigurationError:
+                log.warning("tenant %s: no frontier configured (policy frontier.base_url, OPENAI_BASE_URL or "
+                            "OPENAI_API_KEY); its redact and frontier requests will fail", tenant.config.name)
         log.info("privroute proxy ready: %d tenant(s), auth %s", len(self.tenants),
                  "off (loopback)" if self.config.no_auth else "on")
         yield

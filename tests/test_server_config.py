@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import subprocess
@@ -204,6 +205,22 @@ class TestMetrics:
         assert 'privroute_request_duration_seconds_bucket{tenant="a\\"b",action="redact",le="+Inf"} 3' in text
         assert 'privroute_request_duration_seconds_count{tenant="a\\"b",action="redact"} 3' in text
         assert "privroute_requests_in_flight 0" in text
+
+
+class TestShippedExample:
+    def test_example_config_serves_and_reports_a_missing_frontier(self, caplog: pytest.LogCaptureFixture) -> None:
+        """examples/serve.yaml loads; with no frontier anywhere, a frontier request is 500 not_configured."""
+        from privroute.server import BackgroundServer, create_app
+
+        example = Path(__file__).resolve().parents[1] / "examples" / "serve.yaml"
+        config = load_serve_config(example).model_copy(update={"warm": False})
+        with caplog.at_level(logging.WARNING), BackgroundServer(create_app(config)) as server:
+            response = httpx.post(server.url + "/v1/chat/completions",
+                                  headers={"authorization": "Bearer sk-example-acme-change-me"},
+                                  json={"model": "gpt-4o-mini", "messages": [
+                                      {"role": "user", "content": "Give me three tips for writing clean code."}]})
+        assert response.status_code == 500 and response.json()["error"]["code"] == "not_configured"
+        assert "no frontier configured" in caplog.text
 
 
 class TestServeCommand:
