@@ -3,10 +3,12 @@
 * Per call: ``frontier.max_output_tokens`` caps what the frontier may generate
   (``output_limit``); the caller's own ``max_tokens`` can only lower it.
 * Per tenant per day (``budget.daily_tokens``, ``budget.daily_cost``): checked
-  before a frontier call, from what the tenant already spent today plus an
-  estimate for this call (prompt characters / 4, plus the output cap). Over
-  budget, ``budget.on_exceed`` decides: ``block`` raises BudgetExceeded, ``local``
-  answers on the local model. Only frontier calls spend: the local model is free.
+  before a frontier call, from what the tenant already spent today plus this
+  call's prompt (characters / 4). The answer's tokens are not reserved up front
+  (reserving the whole output cap would make the last part of every budget
+  unusable), so one call can overshoot by at most its output cap. Over budget,
+  ``budget.on_exceed`` decides: ``block`` raises BudgetExceeded, ``local`` answers
+  on the local model. Only frontier calls spend: the local model is free.
 * Spend comes from the backend's usage figures, priced from a YAML table
   (``prices.yaml`` shipped with privroute, or ``budget.prices``). When the audit
   log is on, it is the ledger (so budgets hold across processes and restarts);
@@ -187,14 +189,12 @@ class BudgetGuard:
     def cost(self, model: str | None, usage: Usage | None) -> float | None:
         return self.prices.cost(model, usage)
 
-    def check(self, model: str | None, prompt_chars: int, max_output_tokens: int | None) -> None:
-        """Raise BudgetExceeded if this frontier call could take the tenant over a daily limit."""
+    def check(self, model: str | None, prompt_chars: int) -> None:
+        """Raise BudgetExceeded if this frontier call's prompt would take the tenant over a daily limit."""
         if not self.limited:
             return
         used_tokens, used_cost = self._ledger.spent(self.tenant, self._today())
-        prompt_tokens = estimate_tokens(prompt_chars)
-        output_tokens = max_output_tokens or 0
-        need = prompt_tokens + output_tokens
+        need = estimate_tokens(prompt_chars)
         limit = self.config.daily_tokens
         if limit is not None and used_tokens + need > limit:
             raise BudgetExceeded(
@@ -206,7 +206,7 @@ class BudgetGuard:
             if price is None:
                 raise ConfigurationError(
                     f"budget.daily_cost is set but model {model!r} has no price in {self.prices.source}")
-            estimate = self.prices.cost(model, Usage(prompt_tokens, output_tokens)) or 0.0
+            estimate = self.prices.cost(model, Usage(need, 0)) or 0.0
             if used_cost + estimate > cap:
                 raise BudgetExceeded(
                     f"daily cost budget of tenant {self.tenant!r} would be exceeded "

@@ -152,8 +152,8 @@ class Call:
     def _frontier_limit(self, max_tokens: int | None) -> int | None:
         return output_limit(max_tokens, self._d.policy.frontier.max_output_tokens)
 
-    def _check_budget(self, prepared: Any, frontier: Backend, limit: int | None) -> None:
-        self._d.budget.check(frontier.model, _chars(prepared.messages), limit)
+    def _check_budget(self, prepared: Any, frontier: Backend) -> None:
+        self._d.budget.check(frontier.model, _chars(prepared.messages))
 
     def _retrying(self, frontier: Backend, attempt: Callable[[float], Any]) -> Any:
         policy = self._d.policy.frontier
@@ -171,7 +171,7 @@ class Call:
         limit = self._frontier_limit(max_tokens)
         policy = self._d.policy
         try:
-            self._check_budget(prepared, frontier, limit)
+            self._check_budget(prepared, frontier)
         except BudgetExceeded as exc:
             if policy.budget.on_exceed != "local":
                 raise
@@ -209,7 +209,7 @@ class Call:
             return self._streamed(deltas, local_prepared, router.local, "local", attempts, reason)
 
         try:
-            self._check_budget(prepared, frontier, limit)
+            self._check_budget(prepared, frontier)
         except BudgetExceeded as exc:
             if policy.budget.on_exceed != "local":
                 raise
