@@ -4,7 +4,9 @@ openai 1.x logs every request's options, message bodies included, at DEBUG
 ("Request options: {...}"); a user who turns on DEBUG to chase a network problem
 would write prompts (raw PII, for a local OpenAI-compatible server) into their
 logs. A filter on those loggers withholds any log argument that carries a request
-body. privroute's own loggers never log text, only counts, types and rule ids.
+body. Presidio logs the words around each entity at DEBUG ("Context list is:
+..."), often as pre-formatted f-strings, so its DEBUG records are withheld whole.
+privroute's own loggers never log text, only counts, types and rule ids.
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["WithholdBodies", "install"]
+__all__ = ["WithholdBodies", "WithholdDebugText", "install"]
 
 _LOGGERS = ("openai", "openai._base_client", "httpx", "httpx2", "httpcore", "httpcore.http11")
+_TEXT_LOGGERS = ("presidio-analyzer", "presidio-anonymizer", "decision_process")
 _BODY_KEYS = frozenset({"json_data", "messages", "content", "prompt", "input", "files", "data"})
 _installed = False
 _lock = threading.Lock()
@@ -48,8 +51,18 @@ class WithholdBodies(logging.Filter):
         return True
 
 
+class WithholdDebugText(logging.Filter):
+    """For libraries that log the analysed text at DEBUG: keep the record, drop its content."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno <= logging.DEBUG:
+            record.msg = "detail withheld by privroute (it may quote the analysed text)"
+            record.args = ()
+        return True
+
+
 def install() -> None:
-    """Attach the filter to the openai/httpx loggers (idempotent)."""
+    """Attach the filters to the openai/httpx and presidio loggers (idempotent)."""
     global _installed
     with _lock:
         if _installed:
@@ -57,4 +70,7 @@ def install() -> None:
         withhold = WithholdBodies()
         for name in _LOGGERS:
             logging.getLogger(name).addFilter(withhold)
+        quiet = WithholdDebugText()
+        for name in _TEXT_LOGGERS:
+            logging.getLogger(name).addFilter(quiet)
         _installed = True
