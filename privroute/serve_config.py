@@ -93,6 +93,14 @@ class ServeLimits(_Strict):
     max_tokens: int | None = Field(None, ge=1)
     """Upper bound on any request's max_tokens (the policy's own caps still apply)."""
 
+    @model_validator(mode="after")
+    def _threads_left_for_frontier(self) -> "ServeLimits":
+        # Queued local calls each hold a worker thread; frontier calls need some left.
+        if self.worker_threads <= self.local_concurrency + self.local_queue_size:
+            raise ValueError("worker_threads must exceed local_concurrency + local_queue_size, so that "
+                             "frontier requests never wait behind queued local calls")
+        return self
+
 
 class ServeConfig(_Strict):
     host: str = "127.0.0.1"

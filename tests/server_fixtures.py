@@ -7,6 +7,7 @@ conftest ``local_backend``), on uvicorn in a background thread on 127.0.0.1.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -105,3 +106,26 @@ class BlockingLocal:
     def stream(self, messages: Sequence[Message], *, max_tokens: int | None = None,
                timeout: float | None = None) -> Iterator[str]:
         yield self.complete(messages).text
+
+
+class EndlessLocal:
+    """A local stand-in whose stream never ends on its own (to test clients that leave)."""
+
+    name = "local"
+    model = "endless-local"
+
+    def __init__(self) -> None:
+        self.closed = threading.Event()
+
+    def complete(self, messages: Sequence[Message], *, max_tokens: int | None = None,
+                 timeout: float | None = None) -> Any:
+        raise NotImplementedError("stream only")
+
+    def stream(self, messages: Sequence[Message], *, max_tokens: int | None = None,
+               timeout: float | None = None) -> Iterator[str]:
+        try:
+            for _ in range(10_000):
+                yield "tick "
+                time.sleep(0.01)
+        finally:
+            self.closed.set()

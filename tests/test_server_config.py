@@ -56,6 +56,7 @@ class TestServeConfig:
         ({"tenants": [tenant("a"), tenant("a", (hash_api_key("x"),))]}, "unique"),
         ({"tenants": [tenant()], "colour": "blue"}, "colour"),
         ({"tenants": [tenant()], "limits": {"max_body_bytes": "big"}}, "limits.max_body_bytes"),
+        ({"tenants": [tenant()], "limits": {"worker_threads": 8, "local_queue_size": 8}}, "worker_threads"),
         ({"no_auth": True, "host": "0.0.0.0", "tenants": [tenant(keys=())]}, "non-loopback"),
         ({"no_auth": True, "tenants": [tenant("a", ()), tenant("b", ())]}, "exactly one tenant"),
     ])

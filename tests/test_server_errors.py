@@ -15,7 +15,7 @@ from privroute.serve_config import ServeConfig, ServeLimits, TenantConfig, hash_
 from privroute.server import BackgroundServer, create_app
 from privroute.testing import OpenAIServer
 
-from .server_fixtures import CUT, FAIL_500, KEYS, SLOW, BlockingLocal, proxy, recorded, upstream  # noqa: F401
+from .server_fixtures import CUT, FAIL_500, KEYS, SLOW, BlockingLocal, EndlessLocal, proxy, recorded, upstream  # noqa: F401
 
 EMAIL = "maria.gonzalez@example.net"
 PHONE = "555-867-5309"
@@ -249,6 +249,25 @@ class TestBackpressure:
             assert [r.status_code for r in results] == [200, 200]
             assert all(r.headers["x-privroute-action"] == "local" for r in results)
             assert post(url, body, key=None).status_code == 200
+
+    def test_a_client_leaving_mid_stream_frees_the_local_slot(self) -> None:
+        """Closing a local stream early closes the model's generator and gives the slot back (499)."""
+        local = EndlessLocal()
+        config = ServeConfig(no_auth=True, warm=False, tenants=(TenantConfig(name="solo", policy="general"),),
+                             limits=ServeLimits(local_concurrency=1, local_queue_size=0))
+        body = {**good("password: correct-horse-battery. Count forever."), "stream": True}
+        with BackgroundServer(create_app(config, local=local)) as server:
+            with httpx.stream("POST", server.url + "/v1/chat/completions", json=body, timeout=30) as response:
+                assert response.status_code == 200
+                lines = response.iter_lines()
+                assert any("tick" in line for line in lines)
+                _wait_for_gauge(server.url, "privroute_local_queue_running", 1)
+            assert local.closed.wait(timeout=30)
+            _wait_for_gauge(server.url, "privroute_local_queue_running", 0)
+            metrics = httpx.get(server.url + "/metrics").text
+            assert 'action="local",status="499",stream="true"} 1' in metrics
+            with httpx.stream("POST", server.url + "/v1/chat/completions", json=body, timeout=30) as again:
+                assert again.status_code == 200  # not 429: the only slot is free again
 
 
 def _wait_for_gauge(base: str, name: str, value: int) -> None:
