@@ -34,7 +34,7 @@ from .batch_discover import BatchUsageError, Item, discover, ensure_outside_inpu
 from .batch_engine import Analysed, Job, make_engine
 from .errors import InputError
 from .formats import Edit, FormatOptions, format_for
-from .mapping import load_mapping, save_mapping, vault_entries, vault_from_entries
+from .mapping import check_key, load_mapping, save_mapping, vault_entries, vault_from_entries
 from .policy import Policy, load_policy
 from .vault import LOOKALIKE_TYPE, Redaction, Vault
 
@@ -228,6 +228,8 @@ class _Batch:
             raise BatchUsageError(f"OUTDIR {out_dir} exists and is not a directory")
         if opts.mapping is not None and opts.mapping_key is None:
             raise BatchUsageError("--mapping needs a key (--key-env VAR or --key)")
+        if opts.mapping_key is not None:
+            check_key(opts.mapping_key.get_secret_value())
         self.out_dir, self.policy, self.opts, self.progress = out_dir, policy, opts, progress
         self.inputs = [os.fspath(i) for i in inputs]
         self.format_options = FormatOptions(columns=tuple(opts.columns))

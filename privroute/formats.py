@@ -172,13 +172,16 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
-def _json_load(text: str, where: str = "") -> Any:
+def _json_load(text: str, line: int | None = None) -> Any:
+    """Parse strictly; errors give the position (for JSONL: the file's line and the column)."""
     try:
         return json.loads(text, object_pairs_hook=_no_duplicates)
     except json.JSONDecodeError as exc:
-        raise FormatError(f"malformed JSON{where} (line {exc.lineno}, column {exc.colno})") from None
+        if line is None:
+            raise FormatError(f"malformed JSON (line {exc.lineno}, column {exc.colno})") from None
+        raise FormatError(f"malformed JSON on line {line} (column {exc.colno})") from None
     except RecursionError:
-        raise FormatError(f"JSON{where} nested too deeply") from None
+        raise FormatError("JSON nested too deeply") from None
 
 
 def _map_strings(value: Any, fn: Callable[[str], str]) -> Any:
@@ -228,7 +231,7 @@ def _jsonl_extract(data: bytes, options: FormatOptions) -> Extracted:
         if not line.strip():
             values.append(None)
             continue
-        value = _json_load(line, f" on line {number}")
+        value = _json_load(line.rstrip("\r\n"), number)
         values.append(value)
         strings.extend(_collect(value))
     return Extracted(tuple(strings), (bom, tuple(lines), values))

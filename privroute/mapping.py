@@ -24,7 +24,7 @@ from .detect.base import Entity
 from .errors import InputError, MissingDependency
 from .vault import Vault
 
-__all__ = ["MappingError", "MIN_KEY_CHARS", "load_mapping", "save_mapping", "vault_entries", "vault_from_entries"]
+__all__ = ["MappingError", "MIN_KEY_CHARS", "check_key", "load_mapping", "save_mapping", "vault_entries", "vault_from_entries"]
 
 _MAGIC = b"privroute-mapping v1\n"
 MIN_KEY_CHARS = 16
@@ -35,15 +35,21 @@ class MappingError(InputError):
     """The mapping key is missing or wrong, or the mapping file cannot be used."""
 
 
+def check_key(passphrase: str | bytes) -> bytes:
+    """The key as bytes; MappingError when it is too short to protect anything."""
+    secret = passphrase.encode("utf-8") if isinstance(passphrase, str) else bytes(passphrase)
+    if len(secret) < MIN_KEY_CHARS:
+        raise MappingError(f"the mapping key must be at least {MIN_KEY_CHARS} characters")
+    return secret
+
+
 def _fernet(passphrase: str | bytes, salt: bytes) -> Any:
     try:
         from cryptography.fernet import Fernet
         from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
     except ImportError as exc:
         raise MissingDependency("cryptography", "batch") from exc
-    secret = passphrase.encode("utf-8") if isinstance(passphrase, str) else bytes(passphrase)
-    if len(secret) < MIN_KEY_CHARS:
-        raise MappingError(f"the mapping key must be at least {MIN_KEY_CHARS} characters")
+    secret = check_key(passphrase)
     key = Scrypt(salt=salt, length=32, n=2**14, r=8, p=1).derive(secret)
     return Fernet(base64.urlsafe_b64encode(key))
 
