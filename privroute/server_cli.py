@@ -46,8 +46,6 @@ def serve_command(config_path: str | None, policy: str | None, no_auth: bool, ho
         raise MissingDependency("starlette/uvicorn", "serve") from exc
     logging.basicConfig(level=getattr(logging, log_level.upper()), format="%(asctime)s %(levelname)s %(name)s: "
                         "%(message)s")
-    # Presidio's DEBUG records quote the words around each match (prompt text).
-    logging.getLogger("presidio-analyzer").setLevel(max(logging.INFO, logging.getLogger().level))
     app = create_app(config)
     auth = "no auth (loopback only)" if config.no_auth else f"{len(config.tenants)} tenant(s), API keys required"
     click.echo(f"privroute proxy on http://{config.host}:{config.port}/v1 ({auth})", err=True)

@@ -20,12 +20,23 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from privroute.errors import ConfigurationError
+from privroute.errors import (
+    AuditError,
+    BackendError,
+    Blocked,
+    BudgetExceeded,
+    ConfigurationError,
+    DetectionError,
+    FrontierTimeout,
+    FrontierUnavailable,
+    InputError,
+    MalformedResponse,
+)
 from privroute.metrics import ProxyMetrics
 from privroute.serve_config import ServeConfig, TenantConfig, hash_api_key, is_loopback, load_serve_config
 from privroute.server_cli import serve_command
 from privroute.server_gate import LocalGate, QueueFull
-from privroute.server_protocol import ApiError, parse_chat_request
+from privroute.server_protocol import ApiError, error_for, parse_chat_request
 
 KEY = "sk-live-proxy-key-0001"
 
@@ -134,6 +145,42 @@ class TestRequestParser:
         request = parse_chat_request(json.dumps({"model": "privroute", "max_tokens": 50, "max_completion_tokens": 20,
                                                  "messages": [{"role": "user", "content": "hi"}]}).encode())
         assert request.token_limit(None) == 20 and request.token_limit(10) == 10
+
+
+def _rate_limited() -> Exception:
+    error = FrontierUnavailable("frontier: HTTP 429", backend="frontier")
+    error.status_code, error.retry_after = 429, 12.4  # type: ignore[attr-defined]
+    return error
+
+
+class TestErrorMapping:
+    @pytest.mark.parametrize(("exc", "status", "code"), [
+        (Blocked(("personal-data",)), 403, "blocked_by_policy"),
+        (QueueFull(5), 429, "local_queue_full"),
+        (BudgetExceeded("daily token budget exceeded"), 429, "budget_exceeded"),
+        (_rate_limited(), 429, "frontier_rate_limited"),
+        (InputError("prompt is empty"), 400, "invalid_input"),
+        (FrontierUnavailable("frontier: HTTP 500"), 502, "frontier_unavailable"),
+        (MalformedResponse("frontier: malformed"), 502, "backend_error"),
+        (BackendError("local model failed (RuntimeError)", backend="local"), 502, "backend_error"),
+        (FrontierTimeout("frontier: timed out"), 504, "frontier_timeout"),
+        (DetectionError("detector failed"), 500, "detection_failed"),
+        (AuditError("audit write failed"), 503, "audit_unavailable"),
+        (ConfigurationError("no frontier configured"), 500, "not_configured"),
+        (KeyError("jane.roe@example.com"), 500, "internal_error"),
+    ])
+    def test_privroute_errors_map_to_http_statuses(self, exc: Exception, status: int, code: str) -> None:
+        """Each typed error has its status; Retry-After travels with 429s that know one."""
+        error = error_for(exc)
+        assert (error.status, error.code) == (status, code)
+        if code == "local_queue_full":
+            assert error.headers == {"retry-after": "5"}
+        if code == "frontier_rate_limited":
+            assert error.headers == {"retry-after": "12"}
+
+    def test_foreign_exception_messages_are_not_passed_on(self) -> None:
+        """A third-party exception's message may quote the request: only its type is shown."""
+        assert "jane" not in error_for(ValueError("bad value jane.roe@example.com")).message
 
 
 class TestLocalGate:
