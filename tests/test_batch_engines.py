@@ -1,0 +1,92 @@
+"""Batch engines: the process pool, a local Ray, and a run killed with SIGKILL then resumed.
+
+These start real worker processes (each loads spaCy once), so the corpora are small.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .batch_fixtures import END, PII, SENTENCE, all_output_bytes, make_docx, run_batch, warm_router, write  # noqa: F401
+
+
+@pytest.fixture
+def small_corpus(tmp_path: Path, warm_router: Any) -> Path:
+    root = tmp_path / "in"
+    for index in range(4):
+        write(root / f"d{index}" / f"doc{index}.txt", f"Document {index}. {SENTENCE}\n")
+    write(root / "t.csv", f"who,mail\nx,{PII[0]}\n")
+    write(root / "m.docx", make_docx())
+    return root
+
+
+def outputs(out: Path) -> dict[str, bytes]:
+    return {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*"))
+            if p.is_file() and p.name != "report.json" and ".privroute" not in p.parts and p.suffix != ".docx"}
+
+
+class TestEngines:
+    def test_process_pool_gives_the_same_outputs_as_in_process(self, small_corpus: Path, tmp_path: Path) -> None:
+        """Two workers, models loaded per worker: byte-identical outputs, engine named in the report."""
+        inline = run_batch([small_corpus], tmp_path / "inline")
+        pooled = run_batch([small_corpus], tmp_path / "pool", workers=2)
+        assert (pooled.engine, pooled.workers, pooled.done, pooled.failed) == ("pool", 2, 6, ())
+        assert outputs(tmp_path / "pool") == outputs(tmp_path / "inline")
+        assert inline.entities == pooled.entities
+
+    def test_local_ray_runs_the_same_job_function(self, small_corpus: Path, tmp_path: Path) -> None:
+        """--engine ray with no address starts a small local Ray (1 CPU) and shuts it down."""
+        import ray  # in the dev extra, so CI has it
+
+        run_batch([small_corpus], tmp_path / "inline")
+        report = run_batch([small_corpus], tmp_path / "ray", engine="ray", workers=1)
+        assert (report.engine, report.done, report.failed) == ("ray", 6, ())
+        assert outputs(tmp_path / "ray") == outputs(tmp_path / "inline")
+        assert not ray.is_initialized()
+        for value in PII:
+            assert value.encode() not in all_output_bytes(tmp_path / "ray")
+
+
+class TestKilledRun:
+    def test_sigkill_leaves_only_whole_outputs_and_a_rerun_resumes(self, tmp_path: Path, warm_router: Any) -> None:
+        """kill -9 mid-batch: every output present is complete; the rerun skips them and finishes the rest."""
+        root = tmp_path / "in"
+        total = 40
+        for index in range(total):
+            write(root / f"doc{index:03d}.txt", f"{SENTENCE}\n" * (1 + index % 5) + END + "\n")
+        out = tmp_path / "out"
+        manifest = out / ".privroute" / "manifest.jsonl"
+        command = [sys.executable, "-m", "privroute.cli", "redact", "--out", str(out), "--workers", "1",
+                   "--quiet", str(root)]
+        child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and child.poll() is None:
+            if manifest.exists() and len(manifest.read_text().splitlines()) >= 5:
+                break
+            time.sleep(0.02)
+        assert child.poll() is None, "the batch finished before it could be killed"
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait()
+        finished_before = len(manifest.read_text().splitlines())
+        written = [p for p in out.glob("doc*.txt")]
+        assert 5 <= len(written) < total
+        for path in written:
+            assert path.read_text("utf-8").endswith(END + "\n"), f"partial output {path.name}"
+
+        report = run_batch([root], out)
+        assert report.failed == ()
+        assert report.skipped >= finished_before and report.done + report.skipped == total
+        assert sorted(p.name for p in out.glob("doc*.txt")) == sorted(p.name for p in root.iterdir())
+        assert not list(out.rglob("*.privroute-tmp"))
+        for path in out.glob("doc*.txt"):
+            assert path.read_text("utf-8").endswith(END + "\n")
+        assert json.loads((out / "report.json").read_text())["done"] == report.done
