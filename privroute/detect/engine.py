@@ -67,13 +67,14 @@ def _spacy_recognizer(language: str) -> Any:
     )
 
 
-def build_analyzer(config: "DetectConfig", nlp: Any, tld_extractor: Any) -> tuple[Any, Any]:
+def build_analyzer(config: "DetectConfig", nlp: Any, tld_extractor: Any,
+                   english: frozenset[str] = frozenset()) -> tuple[Any, Any]:
     """An AnalyzerEngine on the already loaded spaCy ``nlp``; returns (analyzer, nlp_engine)."""
     from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
     from presidio_analyzer import predefined_recognizers as predefined
     from presidio_analyzer.nlp_engine import NerModelConfiguration, SpacyNlpEngine
 
-    from .names import NAME_FINDERS, NAME_TYPES
+    from .names import NAME_TYPES, name_finders
     from .patterns import PATTERN_FINDERS, PATTERN_TYPES
     from .presidio import SPACY_LABELS
 
@@ -81,6 +82,9 @@ def build_analyzer(config: "DetectConfig", nlp: Any, tld_extractor: Any) -> tupl
     ner_config = NerModelConfiguration(
         model_to_presidio_entity_mapping=dict(SPACY_LABELS),
         low_score_entity_names=[],
+        # Below privroute's pattern scores: where spaCy and a pattern overlap
+        # (a house number taken for a date), the pattern's type wins the merge.
+        default_score=0.6,
         labels_to_ignore=["CARDINAL", "ORDINAL", "MONEY", "PERCENT", "QUANTITY", "PRODUCT", "EVENT",
                           "WORK_OF_ART", "LAW", "LANGUAGE"],
     )
@@ -106,7 +110,7 @@ def build_analyzer(config: "DetectConfig", nlp: Any, tld_extractor: Any) -> tupl
         recognizer_class = getattr(predefined, class_name)
         registry.add_recognizer(recognizer_class(supported_language=language))
     registry.add_recognizer(make_finder_recognizer("privroute-patterns", PATTERN_TYPES, PATTERN_FINDERS, language))
-    registry.add_recognizer(make_finder_recognizer("privroute-names", NAME_TYPES, NAME_FINDERS, language,
+    registry.add_recognizer(make_finder_recognizer("privroute-names", NAME_TYPES, name_finders(english), language,
                                                     with_doc=True))
     for spec in config.recognizers:
         registry.add_recognizer(make_spec_recognizer(spec, language))
@@ -126,10 +130,14 @@ _RELATIVE = re.compile(
     r"(?:the\s+)?(?:morning|afternoon|evening|night|weekend|overnight|noon|midnight)|"
     r"(?:mon|tues|wednes|thurs|fri|satur|sun)days?|"
     r"(?:spring|summer|autumn|fall|winter)|"
+    r"(?:the\s+)?(?:19|20)?\d0['’]?s|(?:the\s+)?(?:mid|early|late)[\s-]+(?:19|20)?\d0['’]?s|"
+    r"(?:the\s+|my\s+|his\s+|her\s+|their\s+)?\d{1,3}(?:st|nd|rd|th)\s+(?:year|day|week|month|birthday|anniversary)|"
+    r"(?:years?|months?|weeks?|days?|hours?|minutes?|decades?)|"
+    r"(?:(?:one|a|the|that|this|some|every)\s+)?(?:morning|afternoon|evening|night|day)|"
     r"q[1-4](?:\s+(?:19|20)\d{2})?|"
     r"(?:about|around|over|under|almost|nearly|some|for|within|after|before|up\s+to|at\s+least|another|"
     r"the\s+(?:first|last|past|next))?\s*"
-    r"(?:\d+(?:\.\d+)?|a|an|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|a\s+few|few|"
+    r"(?:\d+(?:\.\d+)?\+?|a|an|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|a\s+few|few|"
     r"several|many|couple\s+of|a\s+couple\s+of)(?:[\s-]+(?:more|additional|full))?[\s-]+"
     r"(?:second|minute|hour|day|night|week|month|year|decade)s?(?:[\s-]+(?:old|ago|later|earlier|long|"
     r"of\s+age|prior|before|after|from\s+now|postop|post-op))?)",
@@ -158,6 +166,10 @@ def is_identifying_date(value: str) -> bool:
     return True
 
 
+# Field labels spaCy sometimes takes for organisations ("IBAN", "SSN").
+_LABEL_WORDS = frozenset("""
+iban ssn atm asap mrn dob pin cvv cvc bic swift nhs vin ein tin itin npi dea id ip url fax tel ok faq etc pdf
+""".split())
 _FAX = re.compile(r"\bfax\b|\bfacsimile\b", re.IGNORECASE)
 
 
@@ -168,8 +180,8 @@ def post_filter(text: str, results: Iterable[Any]) -> Iterable[Any]:
         if result.entity_type == "DATE_TIME":
             if not is_identifying_date(value):
                 continue
-        elif result.entity_type in ("PERSON", "ORGANIZATION", "LOCATION", "NRP") and not any(
-                ch.isalpha() for ch in value):
+        elif result.entity_type in ("PERSON", "ORGANIZATION", "LOCATION", "NRP") and (
+                not any(ch.isalpha() for ch in value) or value.strip().lower() in _LABEL_WORDS):
             continue
         elif result.entity_type == "PHONE_NUMBER" and _FAX.search(text, max(0, result.start - 24), result.start):
             result.entity_type = "FAX_NUMBER"

@@ -19,11 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import MissingDependency
+from .lexicon import COMMON_NAME_WORDS, is_clinical, is_english
 from .recognizers import Hit
 
-__all__ = ["NAME_FINDERS", "NAME_TYPES", "given_names", "surnames"]
+__all__ = ["NAME_TYPES", "given_names", "grow_people", "name_finders", "surnames"]
 
-NAME_TYPES: tuple[str, ...] = ("PERSON",)
+NAME_TYPES: tuple[str, ...] = ("PERSON", "ORGANIZATION", "LOCATION")
 
 _SURNAME_RANK_LIMIT = 40_000
 # Given names common outside the US census lists (lower case).
@@ -187,22 +188,104 @@ def _initials(text: str) -> Iterator[Hit]:
             yield Hit(match.start(), match.end(), "PERSON", 0.65)
 
 
-def _gazetteer_pairs(text: str, doc: Any) -> Iterator[Hit]:
+def _gazetteer_pairs(text: str, doc: Any, english: frozenset[str]) -> Iterator[Hit]:
     first, last = given_names(), surnames()
     tokens = _tokens_by_start(doc)
     for match in _PAIR.finditer(text):
         a, b = match.group(1), match.group(2)
-        if a.lower() not in first or b.lower() not in last or a.lower() in _NOT_NAMES or b.lower() in _NOT_NAMES:
-            continue
-        if a.islower() != b.islower():
+        la, lb = a.lower(), b.lower()
+        if la not in first or la in _NOT_NAMES or lb in _NOT_NAMES or a.islower() != b.islower():
             continue  # "Mary said" / "john Smith": mixed case is rarely a name pair
         if not (_name_like(tokens.get(match.start(1))) and _name_like(tokens.get(match.start(2)))):
             continue
-        yield Hit(match.start(), match.end(), "PERSON", 0.6 if a.islower() else 0.65)
+        if a.islower() and (la in COMMON_NAME_WORDS or (lb in english and lb not in last)):
+            continue  # lower-case ordinary words ("grace period", "will smith the metal")
+        if lb in last or (lb not in english and len(lb) > 2 and b.isalpha()):
+            yield Hit(match.start(), match.end(), "PERSON", 0.6 if a.islower() else 0.65)
     for match in _QUOTED.finditer(text):
         word = match.group(1).lower()
         if word in first or word in last:
             yield Hit(match.start(1), match.end(1), "PERSON", 0.6)
+    for match in _MIDDLE_INITIAL.finditer(text):
+        a = match.group(1).lower()
+        if a in first or (a not in english and a not in _NOT_NAMES):
+            yield Hit(match.start(), match.end(), "PERSON", 0.7)
+    for match in _LOWER_WORD.finditer(text):
+        word = match.group()
+        if word in first and word not in english and word not in COMMON_NAME_WORDS and word not in _NOT_NAMES:
+            token = tokens.get(match.start())
+            if token is None or not token.is_stop:
+                yield Hit(match.start(), match.end(), "PERSON", 0.45)
+    for match in _FIRM.finditer(text):
+        yield Hit(match.start(), match.end(), "ORGANIZATION", 0.6)
+    for match in _CAPITALISED.finditer(text):
+        word = match.group().lower()
+        speaker = text.startswith(":", match.end())  # "Alice: Who are you?"
+        if (word in first and word not in COMMON_NAME_WORDS and word not in _NOT_NAMES
+                and (speaker or not _sentence_start(text, match.start()))):
+            yield Hit(match.start(), match.end(), "PERSON", 0.5)
+
+
+_LOWER_WORD = re.compile(r"(?<![\w'’@.#/-])[a-z]{3,}(?![\w'’@-])")
+_FIRM_SUFFIX = (r"Inc|Incorporated|LLC|LLP|Ltd|Limited|Corp|Corporation|Co|Company|Group|Holdings|Partners|"
+                r"Associates|Technologies|Technology|Systems|Solutions|Labs|Laboratories|Consulting|Capital|"
+                r"Ventures|Markets|Media|Networks|Industries|Enterprises|International|Foundation|Institute|"
+                r"Club|Bank|Insurance|Pharmaceuticals|Pharma|Therapeutics|Health|Healthcare|Hospital|Clinic|"
+                r"Medical Center|University|College|School|GmbH|AG|SA|S\.A|SpA|BV|NV|AB|Oy|plc|PLC")
+_FIRM = re.compile(
+    rf"\b(?:[A-Z][\w&'’-]*[ \t]+){{1,3}}(?:{_FIRM_SUFFIX})\b\.?"
+    r"|\b[A-Z][a-z]+,[ \t]+[A-Z][a-z]+,?[ \t]+(?:and|&)[ \t]+[A-Z][a-z]+\b")
+_MIDDLE_INITIAL = re.compile(r"\b([A-Z][a-z][\w'’-]*)[ \t]+[A-Z]\.?[ \t]+([A-Z][a-z][\w'’-]+)\b")
+_CAPITALISED = re.compile(r"(?<![\w'’-])[A-Z][a-z]{2,}(?![\w'’-])")
+_SENTENCE_END = re.compile(r"(?:^|[.!?:;\n>\"“(]\s*)$")
+
+
+_TITLE_WORD = re.compile(r"(?<![\w'’@.#/-])([^\W\d_][^\W\d_'’-]*(?:[-'’][^\W\d_]+)*)(?![\w'’@-]|\.\w)")
+_NEXT_CAPITAL = re.compile(r"[ \t]+([^\W\d_][^\W\d_'’-]*)")
+_PLACE_BEFORE = re.compile(r"\b(?:in|at|from|near|to|of|outside|around|visiting|visited)[ \t]+$", re.IGNORECASE)
+
+
+def _proper_nouns(text: str, doc: Any, english: frozenset[str]) -> Iterator[Hit]:
+    """Capitalised words that are not English (and not drugs): names of people, places, firms."""
+    tokens = _tokens_by_start(doc)
+    for match in _TITLE_WORD.finditer(text):
+        word = match.group(1)
+        if not word[0].isupper() or len(word) < 3:
+            continue
+        lowered = word.lower()
+        if lowered in _NOT_NAMES or lowered in COMMON_NAME_WORDS or is_english(lowered, english):
+            continue
+        if word.isupper() and len(word) <= 5:
+            continue  # acronyms: COPD, HIPAA, NASA
+        if any(ch.isupper() for ch in word[1:]) and not word.isupper():
+            continue  # camel case product names: iPhone, PostgreSQL, GitHub
+        base = re.sub(r"['’]s$", "", lowered)
+        if base in english or is_clinical(base, text, match.end()):
+            continue
+        token = tokens.get(match.start())
+        if token is not None and (token.is_stop or token.like_url or token.like_email):
+            continue
+        if _sentence_start(text, match.start()) and (match.end() >= len(text) or text[match.end()] != " " or
+                                                     _NEXT_CAPITAL.match(text, match.end()) is None):
+            continue  # a foreign word opening a sentence is too often not a name
+        end = match.end()
+        for _ in range(3):
+            nxt = _NEXT_CAPITAL.match(text, end)
+            if nxt is None or not nxt.group(1)[0].isupper() or nxt.group(1).lower() in _NOT_NAMES:
+                break
+            end = nxt.end()
+        before = text[max(0, match.start() - 12):match.start()]
+        if _PLACE_BEFORE.search(before):
+            type_ = "LOCATION"
+        elif lowered in given_names() or lowered in surnames():
+            type_ = "PERSON"
+        else:
+            type_ = "ORGANIZATION"
+        yield Hit(match.start(), end, type_, 0.45)
+
+
+def _sentence_start(text: str, start: int) -> bool:
+    return _SENTENCE_END.search(text, max(0, start - 4), start) is not None
 
 
 def _other_scripts(text: str) -> Iterator[Hit]:
@@ -221,12 +304,50 @@ def _other_scripts(text: str) -> Iterator[Hit]:
             yield Hit(match.start(), end, "PERSON", score)
 
 
-def _text_only(finder: Any) -> Any:
-    def run(text: str, doc: Any = None) -> Iterator[Hit]:
-        return finder(text)
+def name_finders(english: frozenset[str]) -> tuple[Any, ...]:
+    """The name finders, each ``finder(text, doc)``; ``english`` is an English word list."""
 
-    return run
+    def text_only(finder: Any) -> Any:
+        def run(text: str, doc: Any = None) -> Iterator[Hit]:
+            return finder(text)
+
+        return run
+
+    def pairs(text: str, doc: Any = None) -> Iterator[Hit]:
+        return _gazetteer_pairs(text, doc, english)
+
+    def proper(text: str, doc: Any = None) -> Iterator[Hit]:
+        return _proper_nouns(text, doc, english) if english else iter(())
+
+    return (text_only(_labeled), text_only(_honorifics), text_only(_initials), pairs, text_only(_other_scripts),
+            proper)
 
 
-NAME_FINDERS = (_text_only(_labeled), _text_only(_honorifics), _text_only(_initials), _gazetteer_pairs,
-                _text_only(_other_scripts))
+_WORD_LEFT = re.compile(r"([^\W\d_][\w'’-]*)[ \t]+$")
+_WORD_RIGHT = re.compile(r"[ \t]+([^\W\d_][\w'’-]*)")
+
+
+def _name_part(word: str, english: frozenset[str]) -> bool:
+    lowered = word.lower()
+    if lowered in _NOT_NAMES or lowered in COMMON_NAME_WORDS or not word[0].isupper():
+        return False
+    return lowered in given_names() or lowered in surnames() or not is_english(lowered, english)
+
+
+def grow_people(text: str, entities: list[Any], english: frozenset[str]) -> list[Any]:
+    """Take in a given name or surname standing right beside a detected person ("Maha <PERSON>")."""
+    from .base import Entity
+
+    out = []
+    for entity in entities:
+        if entity.type == "PERSON":
+            start, end = entity.start, entity.end
+            left = _WORD_LEFT.search(text, max(0, start - 30), start)
+            if left is not None and _name_part(left.group(1), english) and not _sentence_start(text, left.start()):
+                start = left.start()
+            right = _WORD_RIGHT.match(text, end)
+            if right is not None and _name_part(right.group(1), english):
+                end = right.end()
+            entity = Entity(start, end, entity.type, entity.score, entity.source)
+        out.append(entity)
+    return out

@@ -23,10 +23,11 @@ import base64
 import binascii
 import re
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 from .recognizers import Hit, context_before, iban_ok, luhn_ok
 
-__all__ = ["PATTERN_FINDERS", "PATTERN_TYPES", "classify_digits"]
+__all__ = ["PATTERN_FINDERS", "PATTERN_TYPES", "assemble_addresses", "classify_digits"]
 
 PATTERN_TYPES: tuple[str, ...] = (
     "CREDIT_CARD", "US_SSN", "UK_NHS", "PHONE_NUMBER", "FAX_NUMBER", "ACCOUNT_NUMBER", "EMAIL_ADDRESS",
@@ -109,6 +110,8 @@ def _digit_chains(text: str) -> Iterator[Hit]:
                 continue
             if _looks_like_date(groups, kinds):
                 continue
+            if kinds == {"."} and len(groups) == 4 and all(len(g) <= 3 and int(g) <= 255 for g in groups):
+                continue  # an IPv4 address (the IP recognizer types it)
             if len(groups) == 2 and all(len(g) == 4 and g[:2] in ("19", "20") for g in groups):
                 continue
         structured = len(groups) > 1
@@ -292,7 +295,7 @@ ul. ulica al. aleja via viale piazza corso largo rue avenue boulevard bd bd. cal
 travessa strada plac carrer paseo rambla
 """.split())
 _CAP = r"[A-ZÀ-ÞĀ-ž][\w'’.-]*"
-_EN_ADDRESS = re.compile(rf"\b\d{{1,6}}[A-Za-z]?(?:-\d{{1,4}})?\s+(?:[NSEW]\.?\s+)?(?:{_CAP}\s+){{0,4}}"
+_EN_ADDRESS = re.compile(rf"\b\d{{1,6}}[A-Za-z]?(?:-\d{{1,4}})?\s+(?:\d{{1,5}}\s+)?(?:[NSEW]\.?\s+)?(?:{_CAP}\s+){{0,4}}"
                          rf"(?:{_EN_STREET})\b\.?(?:\s+\d{{1,5}}[A-Za-z]?\b)?")
 # Continental layout: street word(s) then the house number ("Lindenstraße 12", "ul. Zamkowa 33").
 _WORD_NUMBER = re.compile(r"([^\W\d_][\w'’.-]*)[ \t]+\d{1,5}[A-Za-z]?\b\.?")
@@ -303,7 +306,7 @@ _ADDRESS_PATTERNS = (
     re.compile(r"\b(?:PSC|CMR|Unit)\s+\d{3,5},?\s+Box\s+\d{3,5}\b"),
     re.compile(r"\b(?:APO|FPO|DPO)\s+(?:AA|AE|AP)\s+\d{5}\b"),
     re.compile(r"\b(?:USNS|USNV|USS|USCGC)\s+[A-Z][a-z]+\b"),
-    re.compile(r"\bcorner\s+of\s+((?:[\w'’.-]+\s+){0,4}?[\w'’.-]+\s+and\s+(?:[\w'’.-]+\s+){0,3}?[\w'’-]+)"
+    re.compile(r"\b(corner\s+of\s+(?:[\w'’.-]+\s+){0,4}?[\w'’.-]+\s+and\s+(?:[\w'’.-]+\s+){0,3}?[\w'’-]+)"
                r"(?=\s*(?:[.,;!?\n]|$))", _I),
 )
 _ZIP = re.compile(r"\b(?:[A-Z]{2}\s+)?\d{5}(?:-\d{4})?\b")
@@ -316,8 +319,7 @@ def _continental(text: str) -> Iterator[Hit]:
     for match in _WORD_NUMBER.finditer(text):
         word = match.group(1).lower()
         start = match.start()
-        before = _WORD_BEFORE.search(text, max(0, start - 40), start)
-        prefixed = before is not None and before.group(1).lower() in _STREET_PREFIXES
+        prefixed = any(w.lower() in _STREET_PREFIXES for w in text[max(0, start - 30):start].split()[-3:])
         if not (word.endswith(_FOREIGN_SUFFIXES) or prefixed):
             continue
         # Take in up to two words before (the rest of the street name) and a house number.
@@ -326,7 +328,8 @@ def _continental(text: str) -> Iterator[Hit]:
             if before is None:
                 break
             token = before.group(1)
-            if not (token[0].isupper() or token[0].isdigit() or token.lower() in _STREET_PREFIXES):
+            if not (token[0].isupper() or token[0].isdigit() or token.lower() in _STREET_PREFIXES
+                    or (prefixed and token.lower() in _PARTICLES)):
                 break
             start = before.start()
             if token[0].isdigit():
@@ -334,14 +337,73 @@ def _continental(text: str) -> Iterator[Hit]:
         yield Hit(start, match.end(), "STREET_ADDRESS", 0.7)
 
 
-def _addresses(text: str) -> Iterator[Hit]:
+_PARTICLES = frozenset("de da do dos das di del della la le van von der den du el al ul. u. k nan".split())
+_NOT_ADDRESS_WORDS = frozenset("""
+i the this that thanks thank please regards best dear hi hello we you he she it they my our your in on at for
+and but or if when then so also is are was were be will can could would should have has had do does did
+""".split())
+_NEXT_PIECE = re.compile(r"[ \t]*(?:,|\r?\n)[ \t>]*(?:,[ \t]*)?(?P<piece>(?:[^,\n.!?;:]|\.(?![ \t]+[A-Z]|[ \t]*$))+?)"
+                         r"[ \t.]*(?=[,\n!?;:]|\.[ \t]+[A-Z]|\.?[ \t]*$)")
+_ADDRESS_CUE = re.compile(
+    r"\b(?:address(?:es)?(?:\s+(?:is|was|are|to|of\s+[\w'’]+\s+is))?\s*[:=-]?|(?:located|situated)\s+(?:at|on|in)|"
+    r"(?:lives?|living|resides?|residing|stays?|staying)\s+(?:at|on)|"
+    r"(?:moved?|ship(?:ped)?|send|sent|mail(?:ed)?|deliver(?:ed)?|return(?:ed)?|forward(?:ed)?)\s+(?:it\s+|them\s+)?to|"
+    r"stop\s+at|(?:meet|see)\s+(?:you|me|us)\s+at)[ \t]*\n?[ \t>]*", _I)
+_CUE_WORDS = re.compile(r"[^\s,]+")
+
+
+def _address_word(word: str) -> bool:
+    word = word.strip("()[]")
+    if not word:
+        return False
+    lowered = word.lower().strip(".")
+    if lowered in _NOT_ADDRESS_WORDS:
+        return False
+    return word[0].isupper() or word[0].isdigit() or lowered in _PARTICLES or word in ("-", "&")
+
+
+def _grow(text: str, end: int) -> int:
+    """Extend an address over the following comma- or line-separated parts (city, region, postcode)."""
+    for _ in range(6):
+        match = _NEXT_PIECE.match(text, end)
+        if match is None:
+            break
+        words = match.group("piece").split()
+        if not words or len(words) > 5 or not all(_address_word(w) for w in words):
+            break
+        end = match.end("piece")
+    return end
+
+
+def _after_cues(text: str) -> Iterator[Hit]:
+    for cue in _ADDRESS_CUE.finditer(text):
+        start = cue.end()
+        end, has_digit = start, False
+        for count, word in enumerate(_CUE_WORDS.finditer(text[start:start + 120])):
+            if count >= 8 or not _address_word(word.group()):
+                break
+            if "\n" in text[start + (end - start):start + word.start()] and count:
+                break
+            end = start + word.end()
+            has_digit = has_digit or any(ch.isdigit() for ch in word.group())
+        if has_digit and end > start:
+            yield Hit(start, end, "STREET_ADDRESS", 0.65)
+
+
+def _address_hits(text: str) -> Iterator[Hit]:
     for match in _EN_ADDRESS.finditer(text):
         yield Hit(match.start(), match.end(), "STREET_ADDRESS", 0.7)
     yield from _continental(text)
+    yield from _after_cues(text)
     for pattern in _ADDRESS_PATTERNS:
         for match in pattern.finditer(text):
             start, end = match.span(1) if pattern.groups else match.span()
             yield Hit(start, end, "STREET_ADDRESS", 0.7)
+
+
+def _addresses(text: str) -> Iterator[Hit]:
+    for hit in _address_hits(text):
+        yield Hit(hit.start, _grow(text, hit.end), hit.type, hit.score)
     for match in _STATE_ZIP.finditer(text):
         yield Hit(match.start(), match.end(), "ZIP_CODE", 0.6)
     for match in _ZIP.finditer(text):
@@ -406,3 +468,49 @@ PATTERN_FINDERS: tuple[Iterable, ...] = (
     _digit_chains, _spelled_numbers, _spelled_dates, _emails, _ibans, _labeled_ids, _addresses, _encoded,
     _old_ages,
 )
+
+
+_ADDRESS_TYPES = frozenset({"STREET_ADDRESS", "ZIP_CODE"})
+_PLACE_TYPES = frozenset({"STREET_ADDRESS", "ZIP_CODE", "LOCATION"})
+_NAMED_TYPES = frozenset({"ORGANIZATION", "PERSON", "LOCATION"})
+_NUMBER_BEFORE = re.compile(r"(?<![\w.,-])\d{1,6}[A-Za-z]?[ \t]+$")
+_NUMBER_AFTER = re.compile(r"[ \t]+\d{1,6}(?![\w-]|[.,]\d)")
+_GLUE = re.compile(r"[\s,]*")
+
+
+def assemble_addresses(text: str, entities: list[Any]) -> list[Any]:
+    """One address out of its parts: house numbers beside a street, and the
+    street, town and postcode spans of one address block joined together.
+
+    ``entities`` are sorted, non-overlapping privroute Entities; returns new ones.
+    """
+    from .base import Entity
+
+    out: list[Any] = []
+    for entity in entities:
+        start, end = entity.start, entity.end
+        if entity.type in _NAMED_TYPES:
+            # "353 Kirkegata 227": a name between a house number and a number is a street.
+            before = _NUMBER_BEFORE.search(text, max(0, start - 12), start)
+            after = _NUMBER_AFTER.match(text, end)
+            if before is not None and after is not None and (not out or out[-1].end <= before.start()):
+                entity = Entity(before.start(), after.end(), "STREET_ADDRESS", max(entity.score, 0.6), entity.source)
+                start, end = entity.start, entity.end
+        if entity.type in _ADDRESS_TYPES:
+            before = _NUMBER_BEFORE.search(text, max(0, start - 12), start)
+            if before is not None and (not out or out[-1].end <= before.start()):
+                start = before.start()
+            after = _NUMBER_AFTER.match(text, end)
+            if after is not None:
+                end = after.end()
+        current = Entity(start, end, entity.type, entity.score, entity.source)
+        if out and out[-1].end <= start:
+            previous = out[-1]
+            glue = _GLUE.fullmatch(text, previous.end, start)
+            joined = {previous.type, current.type}
+            if glue is not None and joined <= _PLACE_TYPES and joined & _ADDRESS_TYPES:
+                out[-1] = Entity(previous.start, current.end, "STREET_ADDRESS", max(previous.score, current.score),
+                                 previous.source)
+                continue
+        out.append(current)  # an overlap left by the number growth is merged by the caller
+    return out

@@ -129,7 +129,11 @@ class PresidioDetector:
 
         self.config = config
         self._nlp = shared_nlp(config.spacy_model)
-        self._analyzer, self._nlp_engine = build_analyzer(config, self._nlp, offline_tld_extractor())
+        from .lexicon import english_words
+
+        self._english = english_words(self._nlp)
+        self._analyzer, self._nlp_engine = build_analyzer(config, self._nlp, offline_tld_extractor(),
+                                                          self._english)
         self._entities = list(config.entities) or None
         self._allow = frozenset(value.strip().casefold() for value in config.allow_list if value.strip())
         # spaCy does not promise thread safety for one pipeline; the regex
@@ -178,7 +182,11 @@ class PresidioDetector:
             source = (result.recognition_metadata or {}).get("recognizer_name", "") if hasattr(
                 result, "recognition_metadata") else ""
             entities.append(Entity(start, end, type_, float(result.score), str(source)))
-        return merge_overlaps(entities)
+        from .names import grow_people
+        from .patterns import assemble_addresses
+
+        assembled = assemble_addresses(text, list(merge_overlaps(entities)))
+        return merge_overlaps(grow_people(text, list(merge_overlaps(assembled)), self._english))
 
 
 def _trim(text: str, start: int, end: int) -> tuple[int, int]:
