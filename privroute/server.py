@@ -16,7 +16,7 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -73,10 +73,11 @@ class _Tenant:
 class _Outcome:
     """What the access log and the metrics record for one request (no content)."""
 
-    __slots__ = ("tenant", "action", "status", "stream", "reasons")
+    __slots__ = ("tenant", "action", "status", "stream", "reasons", "relaying")
 
     def __init__(self) -> None:
         self.tenant, self.action, self.status, self.stream, self.reasons = "-", "none", 500, False, ()
+        self.relaying = False
 
 
 class _Proxy:
@@ -233,11 +234,19 @@ class _Proxy:
         route, deltas, first, model = await self.run(start)
         outcome.action, outcome.reasons, outcome.status = route.decision.action, route.decision.reasons, 200
         headers = {**_decision_headers(route.decision), "cache-control": "no-cache", "x-accel-buffering": "no"}
-        return StreamingResponse(self.relay(deltas, first, model, outcome, started), headers=headers,
-                                 media_type="text/event-stream")
+        async def abandoned() -> None:
+            # The client left before the body started: the relay's own cleanup never ran.
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(_close, deltas)
+            outcome.status = 499
+            self.finish(outcome, started)
+
+        return _RelayResponse(self.relay(deltas, first, model, outcome, started), outcome, abandoned,
+                              headers=headers, media_type="text/event-stream")
 
     async def relay(self, deltas: Iterator[str], first: str | None, model: str, outcome: _Outcome,
-                    started: float) -> AsyncIterator[bytes]:
+                    started: float) -> AsyncGenerator[bytes, None]:
+        outcome.relaying = True
         completion_id, created = new_completion_id(), int(time.time())
         ended = False
         try:
@@ -280,6 +289,28 @@ class _Proxy:
 
     async def prometheus(self, request: Request) -> Response:
         return PlainTextResponse(self.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+class _RelayResponse(StreamingResponse):
+    """A StreamingResponse that still cleans up when its body never started."""
+
+    def __init__(self, content: AsyncGenerator[bytes, None], outcome: _Outcome, abandoned: Any,
+                 **kwargs: Any) -> None:
+        super().__init__(content, **kwargs)
+        self._relay = content
+        self._outcome = outcome
+        self._abandoned = abandoned
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            if not self._outcome.relaying:
+                await self._abandoned()
+            else:
+                # Cancelled while the relay sat at a yield: run its cleanup now, not at GC.
+                with anyio.CancelScope(shield=True):
+                    await self._relay.aclose()
 
 
 def _close(deltas: Any) -> None:
