@@ -45,6 +45,7 @@ STATE_DIR = ".privroute"
 _TMP_SUFFIX = ".privroute-tmp"
 _FORMAT_VERSION = 1  # bump when outputs for the same input and options change
 _CHECKPOINT_S = 2.0
+_INFLIGHT_BYTES = 256 * 1024 * 1024
 
 
 class BatchOptions(BaseModel):
@@ -280,13 +281,15 @@ class _Batch:
         total = len(items)
         engine = make_engine(self.opts.engine, self.policy, workers=self.opts.workers, address=self.opts.address)
         window = max(4, engine.workers * 4)
+        inflight_bytes = 0
         queue: deque[tuple[int, Item]] = deque(enumerate(items))
         inflight: dict[int, tuple[str, _Doc]] = {}
         finished = 0
         last_checkpoint = time.monotonic()
         try:
             while queue or inflight:
-                while queue and len(inflight) < window:
+                # Bounded by count and by bytes, so memory stays flat whatever the corpus size.
+                while queue and len(inflight) < window and (not inflight or inflight_bytes < _INFLIGHT_BYTES):
                     key, item = queue.popleft()
                     doc = self._prepare(item)
                     if doc is None:
@@ -294,9 +297,12 @@ class _Batch:
                         self._tick(finished, total, started)
                         continue
                     inflight[key] = ("analyse", doc)
+                    inflight_bytes += len(doc.data)
                     engine.submit(Job(key, doc.data, item.suffix, self.format_options))
                 for result in engine.completed():
                     stage, doc = inflight.pop(result.key)
+                    if stage == "analyse":
+                        inflight_bytes -= len(doc.data)
                     nxt = self._advance(stage, doc, result)
                     if nxt is not None:
                         inflight[result.key] = ("verify", doc)
@@ -311,8 +317,8 @@ class _Batch:
             engine.close()
             self._checkpoint()
         report = BatchReport(
-            done=self.done, skipped=len(self.skipped), failed=tuple(self.failed), entities=self.entities,
-            skipped_files=tuple(self.skipped), converted=tuple(self.converted),
+            done=self.done, skipped=len(self.skipped), failed=tuple(sorted(self.failed)), entities=self.entities,
+            skipped_files=tuple(sorted(self.skipped)), converted=tuple(sorted(self.converted)),
             elapsed_s=time.monotonic() - started, bytes_in=self.bytes_in, engine=engine.name,
             workers=engine.workers, notes=tuple(self.notes), report_path=self.out_dir / REPORT_NAME)
         atomic_write(self.out_dir / REPORT_NAME,

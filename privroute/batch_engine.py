@@ -27,10 +27,11 @@ from .policy import Policy
 
 __all__ = ["Analysed", "Engine", "Job", "make_engine", "run_job", "detect_many"]
 
-PACK_CHARS = 20_000
+PACK_CHARS = 10_000
 """Short strings (CSV cells, JSON values) are scanned together, up to this many characters."""
-SPLIT_CHARS = 100_000
-"""Longer strings are scanned in pieces cut at paragraph or line breaks (spaCy's limit is 1M)."""
+SPLIT_CHARS = 10_000
+"""Longer strings are scanned in pieces cut at paragraph or line breaks: Presidio's context
+enhancer is quadratic in a text's length, and spaCy refuses texts over 1M characters."""
 _SEPARATOR = "\n\n"
 _HAS_WORD = re.compile(r"[^\W_]")
 # Issued tokens, as privroute.vault writes them; what --verify must not count as PII.

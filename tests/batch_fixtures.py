@@ -117,8 +117,8 @@ def make_pdf(lines: list[str]) -> bytes:
 
 def run_batch(inputs: list[Path], out: Path, **options: Any) -> Any:
     """redact_files under the general policy, in process unless ``workers`` says otherwise."""
-    from privroute.batch import redact_files
+    import privroute
 
     options.setdefault("workers", 1)
     options.setdefault("policy", "general")
-    return redact_files([str(p) for p in inputs], out_dir=str(out), **options)
+    return privroute.redact_files([str(p) for p in inputs], out_dir=str(out), **options)
