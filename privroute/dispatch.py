@@ -32,8 +32,8 @@ from typing import Any
 
 from . import logsafe
 from .audit import AuditEvent, NullAudit, open_audit
-from .backends.base import Backend, Completion, Message
-from .budget import BudgetGuard, output_limit
+from .backends.base import Backend, Completion, Message, Usage
+from .budget import BudgetGuard, estimate_tokens, output_limit
 from .errors import AuditError, BackendError, Blocked, BudgetExceeded
 from .resilience import BreakerRegistry, RetrySettings, breakers, call_with_retry, endpoint_key
 
@@ -264,6 +264,15 @@ class Call:
             if raise_on_failure and self._d.policy.audit.required:
                 raise
 
+    def stream_spend(self, prepared: Any, fields: dict[str, Any], streamed_chars: int) -> dict[str, Any]:
+        """Estimated usage of a frontier stream (streams report no usage), counted against the budget."""
+        if fields.get("target") != "frontier":
+            return {}
+        usage = Usage(estimate_tokens(_chars(prepared.messages)), estimate_tokens(streamed_chars))
+        cost = self._d.budget.cost(fields.get("model"), usage)
+        self._d.budget.record(usage, cost)
+        return {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens, "cost": cost}
+
     def record_stream(self, prepared: Any, outcome: str, error: str | None, fields: dict[str, Any], *,
                       required: bool) -> None:
         self._record(self._event(outcome, prepared, error=error, **fields), raise_on_failure=required)
@@ -316,7 +325,9 @@ class _AuditedStream:
 
     def __next__(self) -> str:
         try:
-            return next(self._deltas)
+            delta = next(self._deltas)
+            self._state.chars += len(delta)
+            return delta
         except StopIteration:
             self._state.finish("answered")
             raise
@@ -338,15 +349,17 @@ class _StreamEnd:
         self._fields = fields
         self._lock = threading.Lock()
         self._done = False
+        self.chars = 0
 
     def finish(self, how: str, exc: BaseException | None = None) -> None:
         with self._lock:
             if self._done:
                 return
             self._done = True
+        fields = {**self._fields, **self._call.stream_spend(self._prepared, self._fields, self.chars)}
         if how == "error" and exc is not None:
-            self._call.failed(exc, self._prepared, **self._fields)
+            self._call.failed(exc, self._prepared, **fields)
         elif how == "abandoned":
-            self._call.record_stream(self._prepared, "error", "StreamAbandoned", self._fields, required=False)
+            self._call.record_stream(self._prepared, "error", "StreamAbandoned", fields, required=False)
         else:
-            self._call.record_stream(self._prepared, "answered", None, self._fields, required=True)
+            self._call.record_stream(self._prepared, "answered", None, fields, required=True)

@@ -178,6 +178,17 @@ class TestRoutedBudgets:
         with pytest.raises(BudgetExceeded):
             Router(policy).route(PLAIN_PROMPT)
 
+    def test_streams_spend_an_estimate(self, server: OpenAIServer, tmp_path: Path) -> None:
+        """A stream reports no usage; its estimated tokens still count against the budget."""
+        router = Router(_budget_policy(server.url, tmp_path, daily_tokens=60))
+        use(server, Reply(content="word " * 120))
+        assert len("".join(router.stream(PLAIN_PROMPT))) == 600
+        (row,) = audit_rows(Path(os.environ["PRIVROUTE_AUDIT_DB"]))
+        assert row["completion_tokens"] == 150 and row["cost"] > 0
+        with pytest.raises(BudgetExceeded):
+            router.route(PLAIN_PROMPT)
+        assert len(server.requests) == 1
+
     def test_local_calls_do_not_spend(self, server: OpenAIServer, tmp_path: Path, local_backend: Any) -> None:
         """Only frontier tokens count against the daily budget."""
         from tests.faults_fixtures import PHI_PROMPT
