@@ -130,6 +130,7 @@ _RELATIVE = re.compile(
     r"(?:the\s+)?(?:morning|afternoon|evening|night|weekend|overnight|noon|midnight)|"
     r"(?:mon|tues|wednes|thurs|fri|satur|sun)days?|"
     r"(?:spring|summer|autumn|fall|winter)|"
+    r"(?:(?:post|pre)[\s-]?op(?:erative)?\s+|hospital\s+|treatment\s+|cycle\s+)?day\s+\d{1,3}|"
     r"(?:the\s+)?(?:19|20)?\d0['’]?s|(?:the\s+)?(?:mid|early|late)[\s-]+(?:19|20)?\d0['’]?s|"
     r"(?:the\s+|my\s+|his\s+|her\s+|their\s+)?\d{1,3}(?:st|nd|rd|th)\s+(?:year|day|week|month|birthday|anniversary)|"
     r"(?:years?|months?|weeks?|days?|hours?|minutes?|decades?)|"
@@ -173,6 +174,22 @@ iban ssn atm asap mrn dob pin cvv cvc bic swift nhs vin ein tin itin npi dea id 
 _FAX = re.compile(r"\bfax\b|\bfacsimile\b", re.IGNORECASE)
 
 
+_ACRONYM = re.compile(r"[A-Z0-9]{2,4}s?")
+
+
+def _not_a_name(text: str, value: str, end: int) -> bool:
+    """Digits, field labels, clinical acronyms, drugs and eponyms are not names or places."""
+    from .lexicon import is_clinical
+
+    stripped = value.strip()
+    if not any(ch.isalpha() for ch in stripped) or stripped.lower() in _LABEL_WORDS:
+        return True
+    words = stripped.split()
+    if len(words) == 1 and _ACRONYM.fullmatch(stripped):
+        return True  # ECG, COPD, ICU: in prompts short all-caps words are jargon, not identities
+    return all(is_clinical(re.sub(r"['’]s$", "", w.strip(".,")), text, end) for w in words)
+
+
 def post_filter(text: str, results: Iterable[Any]) -> Iterable[Any]:
     """Drop non-identifying dates and ages; retype fax numbers."""
     for result in results:
@@ -180,8 +197,8 @@ def post_filter(text: str, results: Iterable[Any]) -> Iterable[Any]:
         if result.entity_type == "DATE_TIME":
             if not is_identifying_date(value):
                 continue
-        elif result.entity_type in ("PERSON", "ORGANIZATION", "LOCATION", "NRP") and (
-                not any(ch.isalpha() for ch in value) or value.strip().lower() in _LABEL_WORDS):
+        elif result.entity_type in ("PERSON", "ORGANIZATION", "LOCATION", "NRP") and _not_a_name(
+                text, value, result.end):
             continue
         elif result.entity_type == "PHONE_NUMBER" and _FAX.search(text, max(0, result.start - 24), result.start):
             result.entity_type = "FAX_NUMBER"

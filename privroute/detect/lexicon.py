@@ -32,6 +32,8 @@ repatha praluent leqvio nurtec ubrelvy aimovig emgality botox prolia evenity for
 viagra cialis flomax proscar avodart detrol myrbetriq premarin estrace yaz nuvaring mirena nexplanon depo
 epipen glucagon baqsimi dexcom libre omnipod medtronic tandem humulin novolin afrezza
 covid sars hba1c troponin creatinine bnp inr ekg ecg
+post-op pre-op postop preop post-operative pre-operative copd chf cad ckd gerd uti dvt pe mi cva tia afib
+icu nicu picu er ed or pacu mri ct pet cbc bmp cmp abg bp hr rr spo2 npo prn bid tid qid qhs po iv im sc
 """.split())
 
 # Eponymous conditions, scales and signs: "Crohn's disease", "Glasgow Coma Scale".

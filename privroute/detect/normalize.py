@@ -181,7 +181,10 @@ def _unescape_html(entity: str) -> str | None:
 
 
 def _unescape_percent(run: str) -> str | None:
-    out = unquote(run, errors="strict") if run else run
+    try:
+        out = unquote(run, errors="strict")
+    except UnicodeDecodeError:
+        return None  # not percent-encoded UTF-8: leave it as typed
     return out if out.isprintable() else None
 
 

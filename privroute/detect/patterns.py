@@ -251,7 +251,8 @@ _LABELS: tuple[tuple[str, str], ...] = (
                     rf"personal\s+(?:id|code|number)|citizen\s+id{_NO}|personnummer|bsn|pesel|nino|sin|cpr|aadhaar"),
     ("ROUTING_NUMBER", rf"routing{_NO}|aba{_NO}|sort\s+code|transit{_NO}|bsb"),
 )
-_VALUE = r"([A-Z0-9](?:[A-Z0-9]|[-./ ](?=[A-Z0-9])){2,24})"
+# The value holds a digit within its first token (so a following label word is never taken for it).
+_VALUE = r"((?=[A-Z]{0,12}[-./]?[0-9])[A-Z0-9](?:[A-Z0-9]|[-./ ](?=[A-Z0-9])){2,24})"
 _LABELED: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     (type_, re.compile(rf"\b(?:{label})(?:\s*(?:is|was|:|=|#|-|–)\s*|\s+){{1,2}}(?:of\s+)?{_VALUE}", _I))
     for type_, label in _LABELS

@@ -189,19 +189,33 @@ class PresidioDetector:
         return merge_overlaps(grow_people(text, list(merge_overlaps(assembled)), self._english))
 
 
+_OPENERS, _CLOSERS = "([{<", ")]}>"
+
+
 def _trim(text: str, start: int, end: int) -> tuple[int, int]:
-    """Drop surrounding white space and quotes a span picked up; never extend it."""
-    while start < end and (text[start].isspace() or text[start] in "\"'`([{<,;"):
-        start += 1
-    while end > start and (text[end - 1].isspace() or text[end - 1] in "\"'`)]}>,;:"):
-        end -= 1
+    """Drop surrounding white space, quotes and unbalanced brackets; never extend a span."""
+    while start < end:
+        char = text[start]
+        if char.isspace() or char in "\"'`,;" or (char in _OPENERS and _CLOSERS[_OPENERS.index(char)]
+                                                    not in text[start:end]):
+            start += 1
+        else:
+            break
+    while end > start:
+        char = text[end - 1]
+        if char.isspace() or char in "\"'`,;:" or (char in _CLOSERS and _OPENERS[_CLOSERS.index(char)]
+                                                     not in text[start:end]):
+            end -= 1
+        else:
+            break
     return start, end
 
 
 def merge_overlaps(entities: Iterable[Entity]) -> tuple[Entity, ...]:
     """Non-overlapping spans sorted by start: overlapping ones become their union.
 
-    The union keeps the type of the best-scoring member (the longer on a tie):
+    The union keeps the type of the best member (a policy recognizer's, else the
+    best-scoring, else the longer):
     for redaction, covering every flagged character matters more than a tidy span.
     """
     ordered = sorted(entities, key=lambda e: (e.start, -e.end))
@@ -209,12 +223,17 @@ def merge_overlaps(entities: Iterable[Entity]) -> tuple[Entity, ...]:
     for entity in ordered:
         if merged and entity.start < merged[-1].end:
             last = merged[-1]
-            keep = last if (last.score, last.length) >= (entity.score, entity.length) else entity
+            keep = last if _rank(last) >= _rank(entity) else entity
             merged[-1] = Entity(last.start, max(last.end, entity.end), keep.type, max(last.score, entity.score),
                                 keep.source)
         else:
             merged.append(entity)
     return tuple(merged)
+
+
+def _rank(entity: Entity) -> tuple[bool, float, int]:
+    # A recognizer the policy defines states the deployment's intent: its type wins.
+    return entity.source.startswith("policy:"), entity.score, entity.length
 
 
 def presidio_detector(config: "DetectConfig") -> PresidioDetector:
