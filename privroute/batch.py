@@ -155,10 +155,19 @@ def atomic_write(path: Path, data: bytes) -> None:
         os.close(fd)
 
 
-def _remove_stale_tmp(out_dir: Path) -> None:
-    """Temporary files left by a killed run: never outputs, always safe to remove."""
-    for tmp in out_dir.rglob(f"*{_TMP_SUFFIX}"):
-        tmp.unlink(missing_ok=True)
+def _remove_stale_tmp(targets: Iterable[Path]) -> None:
+    """Temporary files a killed run left beside the outputs this run will write (and nothing else)."""
+    by_dir: dict[Path, set[str]] = {}
+    for target in targets:
+        by_dir.setdefault(target.parent, set()).add(target.name)
+    for directory, names in by_dir.items():
+        if not directory.is_dir():
+            continue
+        for entry in directory.iterdir():
+            parts = entry.name.rsplit(".", 2)  # ".NAME" "PID" "privroute-tmp"
+            if (len(parts) == 3 and "." + parts[2] == _TMP_SUFFIX and parts[1].isdigit()
+                    and parts[0][1:] in names and parts[0].startswith(".")):
+                entry.unlink(missing_ok=True)
 
 
 class _Manifest:
@@ -272,14 +281,20 @@ class _Batch:
 
     def run(self) -> BatchReport:
         started = time.monotonic()
-        items = ensure_outside_inputs(discover(self.inputs), self.out_dir, self.inputs)
+        extra = [self.opts.mapping] if self.opts.mapping is not None else []
+        items = ensure_outside_inputs(discover(self.inputs), self.out_dir, self.inputs, also=extra)
         self._load_mapping()
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        _remove_stale_tmp(self.out_dir)
-        self.manifest = _Manifest(self.out_dir)
+        engine = make_engine(self.opts.engine, self.policy, workers=self.opts.workers, address=self.opts.address)
+        try:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            _remove_stale_tmp([self.out_dir / REPORT_NAME, *extra,
+                               *(self.out_dir / i.output_rel for i in items if i.problem is None)])
+            self.manifest = _Manifest(self.out_dir)
+        except BaseException:
+            engine.close()
+            raise
         self.resume = self._resume_allowed()
         total = len(items)
-        engine = make_engine(self.opts.engine, self.policy, workers=self.opts.workers, address=self.opts.address)
         window = max(4, engine.workers * 4)
         inflight_bytes = 0
         queue: deque[tuple[int, Item]] = deque(enumerate(items))

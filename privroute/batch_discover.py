@@ -13,6 +13,7 @@ import errno
 import glob
 import os
 import stat
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -149,8 +150,10 @@ def _inside(path: Path, directory: Path) -> bool:
     return path == directory or directory in path.parents
 
 
-def ensure_outside_inputs(items: list[Item], out_dir: Path, inputs: list[str]) -> list[Item]:
-    """Refuse an OUTDIR inside an input directory; fail items whose output would hit an input.
+def ensure_outside_inputs(items: list[Item], out_dir: Path, inputs: list[str],
+                          also: Sequence[Path] = ()) -> list[Item]:
+    """Refuse an OUTDIR inside an input directory, or any output (or ``also``: the mapping
+    file) that would land on an input; mark outputs that collide with each other.
 
     Checked on resolved paths, so links and ``..`` cannot smuggle a write into the inputs.
     """
@@ -165,6 +168,10 @@ def ensure_outside_inputs(items: list[Item], out_dir: Path, inputs: list[str]) -
                                           "choose an OUTDIR outside every input")
                 input_dirs.append(real)
     input_files = {item.path.resolve() for item in items if item.problem is None}
+    for path in also:
+        target = path.resolve()
+        if target in input_files or any(_inside(target, d) for d in input_dirs):
+            raise BatchUsageError(f"{path} is inside the inputs; write it outside every input")
     checked: list[Item] = []
     outputs: set[PurePosixPath] = set()
     for item in items:

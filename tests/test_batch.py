@@ -225,6 +225,12 @@ class TestInputSafety:
             run([src], tmp_path / "d")
         assert src.read_text("utf-8") == SENTENCE
 
+    def test_mapping_file_inside_the_inputs_is_refused(self, corpus: Path, tmp_path: Path) -> None:
+        """The encrypted mapping is an output too: not inside an input tree."""
+        with pytest.raises(BatchUsageError, match="inside the inputs"):
+            run([corpus], tmp_path / "out", mapping=corpus / "map.enc", mapping_key="k" * 20)
+        assert not (corpus / "map.enc").exists() and not (tmp_path / "out").exists()
+
     def test_inputs_are_never_modified(self, corpus: Path, tmp_path: Path) -> None:
         """Every input byte is the same after a run."""
         before = tree_digest(corpus)
