@@ -1,0 +1,107 @@
+"""Format round trips (no detector): what a format extracts and writes back loses nothing."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from privroute.batch_engine import _pieces, detect_many
+from privroute.detect.base import Entity
+from privroute.formats import Edit, FormatOptions, format_for
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=12),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+def round_trip(suffix: str, data: bytes, edit: object = None) -> bytes:
+    fmt = format_for(suffix)
+    assert fmt is not None
+    extracted = fmt.extract(data, FormatOptions())
+    edits = [Edit(edit(s) if callable(edit) else s) for s in extracted.strings]
+    return fmt.render(data, extracted, edits)
+
+
+class TestRoundTrips:
+    @settings(max_examples=80, deadline=None)
+    @given(json_values, st.booleans())
+    def test_json_structure_survives_identity_edits(self, value: object, pretty: bool) -> None:
+        """Unchanged strings give back an equal JSON value."""
+        data = json.dumps({"v": value}, indent=2 if pretty else None).encode()
+        assert json.loads(round_trip(".json", data)) == {"v": value}
+
+    @settings(max_examples=80, deadline=None)
+    @given(json_values)
+    def test_json_edits_touch_string_values_only(self, value: object) -> None:
+        """Upper-casing every string changes strings, never keys or other types."""
+        def upper(v: object) -> object:
+            if isinstance(v, str):
+                return v.upper()
+            if isinstance(v, list):
+                return [upper(x) for x in v]
+            if isinstance(v, dict):
+                return {k: upper(x) for k, x in v.items()}
+            return v
+
+        data = json.dumps([value]).encode()
+        assert json.loads(round_trip(".json", data, str.upper)) == [upper(value)]
+
+    @settings(max_examples=80, deadline=None)
+    @given(st.lists(st.lists(st.text(alphabet=st.characters(blacklist_categories=("Cs",),
+                                                              blacklist_characters="\x00\r"), max_size=8),
+                             min_size=2, max_size=2), min_size=1, max_size=5))
+    def test_csv_rows_survive_identity_edits(self, rows: list[list[str]]) -> None:
+        """Quotes, commas and newlines inside cells come back as the same rows."""
+        buffer = io.StringIO(newline="")
+        csv.writer(buffer, lineterminator="\n").writerows([["h1", "h2"], *rows])
+        data = buffer.getvalue().encode()
+        back = list(csv.reader(io.StringIO(round_trip(".csv", data).decode(), newline="")))
+        assert back == list(csv.reader(io.StringIO(data.decode(), newline="")))
+
+    def test_text_keeps_bom_and_line_endings(self) -> None:
+        """A UTF-8 BOM and CRLF line endings are kept."""
+        data = "\ufeffline one\r\nline two\r\n".encode()
+        assert round_trip(".txt", data) == data
+
+    def test_jsonl_keeps_blank_lines_and_crlf(self) -> None:
+        """Line structure is kept; each line is re-serialised."""
+        data = b'{"a": "x"}\r\n\r\n[1, "y"]\n'
+        assert round_trip(".jsonl", data) == data
+
+
+class TestScanning:
+    @settings(max_examples=60, deadline=None)
+    @given(st.text(alphabet="ab \n", min_size=1, max_size=400), st.integers(20, 80))
+    def test_long_text_pieces_cover_it_exactly(self, text: str, size: int) -> None:
+        """Pieces are contiguous, in order, and join back to the text."""
+        import privroute.batch_engine as engine
+
+        old, engine.SPLIT_CHARS = engine.SPLIT_CHARS, size
+        try:
+            pieces = _pieces(text)
+        finally:
+            engine.SPLIT_CHARS = old
+        assert "".join(p for _, p in pieces) == text
+        assert all(offset == sum(len(p) for _, p in pieces[:i]) for i, (offset, _) in enumerate(pieces))
+
+    def test_packed_strings_get_their_own_offsets(self) -> None:
+        """Short strings scanned together come back with spans in their own coordinates."""
+        class Words:
+            name = "words"
+
+            def detect(self, text: str) -> tuple[Entity, ...]:
+                found, start = [], text.find("SECRET")
+                while start >= 0:
+                    found.append(Entity(start, start + 6, "X"))
+                    start = text.find("SECRET", start + 1)
+                return tuple(found)
+
+        strings = ["a SECRET", "--", "SECRET b", "no"]
+        result = detect_many(Words(), (), strings)
+        assert result == ((Entity(2, 8, "X"),), (), (Entity(0, 6, "X"),), ())
