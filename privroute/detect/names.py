@@ -22,7 +22,7 @@ from ..errors import MissingDependency
 from .lexicon import COMMON_NAME_WORDS, is_clinical, is_english
 from .recognizers import Hit
 
-__all__ = ["NAME_TYPES", "given_names", "grow_people", "name_finders", "surnames"]
+__all__ = ["NAME_TYPES", "given_names", "grow_people", "name_finders", "signature_blocks", "surnames"]
 
 NAME_TYPES: tuple[str, ...] = ("PERSON", "ORGANIZATION", "LOCATION")
 
@@ -71,6 +71,11 @@ _NAME_LABEL = re.compile(
     r"subscriber|contact|guardian|mother'?s?|father'?s?|spouse'?s?|sur|nick|user|legal|birth)[ \t]*)name"
     r"(?:[ \t]*\((?:first|last|given|family)\))?[ \t]*[:=][ \t]*(" + _NAME_TOKEN + r"(?:[ \t]+" + _NAME_TOKEN
     + r"){0,3})")
+# Phrases that introduce a name in running text ("my name is borna jerković", "call me Vik").
+_NAME_CUE = re.compile(
+    r"\b(?i:my\s+name\s+is|my\s+name's|name\s+is|(?:first|last|full|sur|maiden)\s*name(?:\s+is)?\??|"
+    r"(?:people|everyone|they|friends)\s+calls?\s+me|call\s+me|named|goes\s+by)[ \t:]+"
+    r"([^\W\d_][\w'’-]*(?:[ \t]+[^\W\d_]\.?(?=[ \t]))?(?:[ \t]+[^\W\d_][\w'’-]*)?)")
 # A role label followed by a capitalised name ("Patient: Sarah Connor", "Attn: J. Wu").
 _ROLE_LABEL = re.compile(
     r"\b(?i:patient|pt|client|customer|member|beneficiary|insured|subscriber|employee|applicant|contact|"
@@ -152,6 +157,27 @@ def _clean_value(text: str, start: int, end: int) -> tuple[int, int] | None:
     return start + words[0].start(), start + words[-1].end()
 
 
+def _cued(text: str, english: frozenset[str]) -> Iterator[Hit]:
+    """Names after "my name is", "call me": only words that can be names (not "call me tomorrow")."""
+    for match in _NAME_CUE.finditer(text):
+        words = list(re.finditer(r"\S+", match.group(1)))
+        kept = []
+        for word in words:
+            value = word.group().strip(".,")
+            lowered = value.lower()
+            if len(value) == 1 and kept:
+                kept.append(word)
+                continue
+            if lowered in _NOT_NAMES or (is_english(lowered, english) and lowered not in _known_names()):
+                break
+            kept.append(word)
+        while kept and len(kept[-1].group().strip(".")) == 1:
+            kept.pop()
+        if kept:
+            base = match.start(1)
+            yield Hit(base + kept[0].start(), base + kept[-1].end(), "PERSON", 0.75)
+
+
 def _labeled(text: str) -> Iterator[Hit]:
     for match in _NAME_LABEL.finditer(text):
         span = _clean_value(text, *match.span(1))
@@ -210,6 +236,14 @@ def _gazetteer_pairs(text: str, doc: Any, english: frozenset[str]) -> Iterator[H
         a = match.group(1).lower()
         if a in first or (a not in english and a not in _NOT_NAMES):
             yield Hit(match.start(), match.end(), "PERSON", 0.7)
+    for match in _LOWER_MIDDLE_INITIAL.finditer(text):
+        a, b = match.group(1), match.group(2)
+        if a in first and a not in COMMON_NAME_WORDS and (b in last or not is_english(b, english)):
+            yield Hit(match.start(), match.end(), "PERSON", 0.6)
+    for match in _SPEAKER.finditer(text):
+        word = match.group(1)
+        if word.lower() not in _NOT_NAMES and (word.lower() in first or not is_english(word, english)):
+            yield Hit(match.start(1), match.end(1), "PERSON", 0.6)
     for match in _LOWER_WORD.finditer(text):
         word = match.group()
         if word in first and word not in english and word not in COMMON_NAME_WORDS and word not in _NOT_NAMES:
@@ -235,6 +269,10 @@ _FIRM_SUFFIX = (r"Inc|Incorporated|LLC|LLP|Ltd|Limited|Corp|Corporation|Co|Compa
 _FIRM = re.compile(
     rf"\b(?:[A-Z][\w&'’-]*[ \t]+){{1,3}}(?:{_FIRM_SUFFIX})\b\.?"
     r"|\b[A-Z][a-z]+,[ \t]+[A-Z][a-z]+,?[ \t]+(?:and|&)[ \t]+[A-Z][a-z]+\b")
+_LOWER_MIDDLE_INITIAL = re.compile(r"(?<![\w'’-])([a-z]{3,})[ \t]+[a-z]\.?[ \t]+([a-z][\w'’-]{2,})(?![\w'’-])")
+# A speaker or addressee at the start of a line: "Éva: What a wife." / "Warrane, can I ..."
+_SPEAKER = re.compile(r"(?m)^[ \t>]*([^\W\d_][\w'’-]{2,})(?=[ \t]*(?::[^/]|,[ \t]+(?:can|could|would|will|please|"
+                      r"thanks|thank|i|we|you)\b))")
 _MIDDLE_INITIAL = re.compile(r"\b([A-Z][a-z][\w'’-]*)[ \t]+[A-Z]\.?[ \t]+([A-Z][a-z][\w'’-]+)\b")
 _CAPITALISED = re.compile(r"(?<![\w'’-])[A-Z][a-z]{2,}(?![\w'’-])")
 _SENTENCE_END = re.compile(r"(?:^|[.!?:;\n>\"“(]\s*)$")
@@ -314,7 +352,8 @@ def name_finders(english: frozenset[str]) -> tuple[Any, ...]:
         return run
 
     def pairs(text: str, doc: Any = None) -> Iterator[Hit]:
-        return _gazetteer_pairs(text, doc, english)
+        yield from _gazetteer_pairs(text, doc, english)
+        yield from _cued(text, english)
 
     def proper(text: str, doc: Any = None) -> Iterator[Hit]:
         return _proper_nouns(text, doc, english) if english else iter(())
@@ -351,3 +390,69 @@ def grow_people(text: str, entities: list[Any], english: frozenset[str]) -> list
             entity = Entity(start, end, entity.type, entity.score, entity.source)
         out.append(entity)
     return out
+
+
+_LINE = re.compile(r"[^\n]*")
+_QUOTE_MARKS = " \t>|*-•"
+_SIGNATURE_STOPWORDS_OK = frozenset("and of the for & de la du von van at in".split())
+_GREETINGS = frozenset("""
+thanks thank regards best cheers sincerely yours kind warm hi hello dear re subject sent from to cc date
+please note ps p.s. confidential
+""".split())
+_JOB_WORD = re.compile(r"(?:er|or|ist|ian|ant|ent|ary|manager|director|officer|clerk|assistant|nurse|head|lead|"
+                       r"chief|president|partner|associate|intern|specialist|analyst|technician|scientist|"
+                       r"engineer|designer|developer|librarian|counsel|attorney|physician|surgeon|md|rn|phd)s?$",
+                       re.IGNORECASE)
+
+
+def _lines(text: str) -> list[tuple[int, int]]:
+    return [(m.start(), m.end()) for m in _LINE.finditer(text) if m.start() < len(text) or m.end() > m.start()]
+
+
+def _content(text: str, start: int, end: int) -> tuple[int, int]:
+    while start < end and text[start] in _QUOTE_MARKS:
+        start += 1
+    while end > start and text[end - 1] in " \t":
+        end -= 1
+    return start, end
+
+
+def _signature_line(value: str, stop: frozenset[str]) -> bool:
+    words = value.split()
+    if not words or len(words) > 6 or any(ch in value for ch in ":?!@/\\") or value.endswith("."):
+        return False
+    if any(ch.isdigit() for ch in value) or words[0].lower().strip(",") in _GREETINGS:
+        return False
+    for word in words:
+        lowered = word.lower().strip(",.")
+        if lowered in stop and lowered not in _SIGNATURE_STOPWORDS_OK:
+            return False
+    return True
+
+
+def signature_blocks(text: str, entities: list[Any], stop_words: frozenset[str]) -> list[Any]:
+    """In a signature ("Name\\nJob title\\nCompany"), the short lines under a name line go too."""
+    from .base import Entity
+
+    people = [e for e in entities if e.type == "PERSON"]
+    if not people or "\n" not in text:
+        return entities
+    lines = [_content(text, s, e) for s, e in _lines(text)]
+    added: list[Any] = []
+    for index, (start, end) in enumerate(lines):
+        if start >= end or not any(p.start <= start and end <= p.end for p in people):
+            continue
+        taken = 0
+        for next_start, next_end in lines[index + 1:]:
+            if taken == 2:
+                break
+            if next_start >= next_end:
+                continue  # blank lines between name and title
+            value = text[next_start:next_end]
+            covered = any(e.start < next_end and next_start < e.end for e in entities)
+            if covered or not _signature_line(value, stop_words):
+                break
+            type_ = "TITLE" if _JOB_WORD.search(value.split()[-1].strip(",.")) else "ORGANIZATION"
+            added.append(Entity(next_start, next_end, type_, 0.5, "privroute-signature"))
+            taken += 1
+    return sorted(entities + added) if added else entities

@@ -132,6 +132,7 @@ class PresidioDetector:
         from .lexicon import english_words
 
         self._english = english_words(self._nlp)
+        self._stop_words = frozenset(getattr(self._nlp.Defaults, "stop_words", ()))
         self._analyzer, self._nlp_engine = build_analyzer(config, self._nlp, offline_tld_extractor(),
                                                           self._english)
         self._entities = list(config.entities) or None
@@ -182,11 +183,14 @@ class PresidioDetector:
             source = (result.recognition_metadata or {}).get("recognizer_name", "") if hasattr(
                 result, "recognition_metadata") else ""
             entities.append(Entity(start, end, type_, float(result.score), str(source)))
-        from .names import grow_people
+        from .names import grow_people, signature_blocks
         from .patterns import assemble_addresses
 
         assembled = assemble_addresses(text, list(merge_overlaps(entities)))
-        return merge_overlaps(grow_people(text, list(merge_overlaps(assembled)), self._english))
+        people = list(merge_overlaps(grow_people(text, list(merge_overlaps(assembled)), self._english)))
+        if self._entities is None or {"TITLE", "ORGANIZATION"} & set(self._entities):
+            people = signature_blocks(text, people, self._stop_words)
+        return merge_overlaps(people)
 
 
 _OPENERS, _CLOSERS = "([{<", ")]}>"
