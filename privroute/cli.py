@@ -177,6 +177,10 @@ def redact(inputs: tuple[str, ...], policy: str, as_json: bool, out_dir: str | N
         if batch["workers"] is None:
             del batch["workers"]
         sys.exit(run_batch_cli(inputs, policy=policy, out_dir=out_dir, as_json=as_json, **batch))
+    defaults = {"key_env": "PRIVROUTE_MAPPING_KEY", "engine": "pool", "columns": ()}
+    given = sorted(name for name, value in batch.items() if value not in (None, False, defaults.get(name)))
+    if given:
+        fail(f"--{given[0].replace('_', '-')} is a batch option: add --out OUTDIR and file inputs", EXIT_USAGE)
     if len(inputs) > 1:
         fail("give one text argument (quote it), or use --out OUTDIR for files", EXIT_USAGE)
     from . import redact as redact_text

@@ -81,6 +81,12 @@ class TestExitCodes:
         assert EMAIL not in json.loads(result.stdout)["text"]
 
 
+    def test_batch_options_without_out_are_a_usage_error(self, warm_router: Any) -> None:
+        """--consistent on a single text is a mistake, not silently ignored."""
+        result = CliRunner().invoke(main, ["redact", "--consistent", SENTENCE])
+        assert result.exit_code == 2 and "--consistent is a batch option" in result.stderr
+
+
 class TestProgress:
     def test_no_progress_bar_when_stderr_is_not_a_terminal(self, tree: Path, tmp_path: Path) -> None:
         """Pipes and CI logs get the summary line only."""
