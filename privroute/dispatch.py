@@ -159,8 +159,9 @@ class Call:
         policy = self._d.policy.frontier
         breaker = self._d._breakers.get(endpoint_key(frontier), failure_threshold=policy.breaker_failures,
                                         cooldown_s=policy.breaker_cooldown_s, clock=self._d._clock)
+        # The deadline is the whole route() call's: detection and redaction count too.
         return call_with_retry(attempt, self._d.retry, breaker=breaker, name=frontier.name,
-                               clock=self._d._clock, sleep=self._d._sleep)
+                               clock=self._d._clock, sleep=self._d._sleep, started=self.started)
 
     def run(self, prepared: Any, router: Any, max_tokens: int | None) -> Outcome:
         """Answer a prepared (non-blocked) call; raises typed errors."""

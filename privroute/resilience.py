@@ -253,14 +253,16 @@ def call_with_retry(
     sleep: Callable[[float], None] = time.sleep,
     rng: Callable[[], float] = random.random,
     watchdog: bool = True,
+    started: float | None = None,
 ) -> Attempted[T]:
     """Call ``attempt(timeout_s)`` until it succeeds, within the settings' bounds.
 
+    ``started`` (a ``clock()`` reading) is when the whole call began, so that work
+    before the first attempt (detection) counts against the deadline; default: now.
     Raises the last BackendError (same type, ``attempts`` set), FrontierTimeout when
     the deadline ran out, or CircuitOpen when the breaker refused the first try.
     """
-    started = clock()
-    deadline = started + settings.deadline_s
+    deadline = (clock() if started is None else started) + settings.deadline_s
     tries = 0
     last: BackendError | None = None
     while True:

@@ -79,6 +79,15 @@ def server(_fault_server: OpenAIServer) -> OpenAIServer:
     return _fault_server
 
 
+@pytest.fixture(scope="session")
+def small_local() -> Any:
+    """The real SmolLM2 (same loaded model as conftest's), answering in at most 8 tokens."""
+    from privroute.backends import local_from_config
+    from privroute.policy import LocalConfig
+
+    return local_from_config(LocalConfig(max_output_tokens=8))
+
+
 def use(server: OpenAIServer, *replies: "Reply | str") -> Script:
     script = Script(*replies)
     server.holder["script"] = script  # type: ignore[attr-defined]

@@ -29,6 +29,7 @@ from tests.faults_fixtures import (
     audit_rows,
     fault_policy,
     server,  # noqa: F401 - fixture
+    small_local,  # noqa: F401 - fixture
 )
 
 KEY = b"test-audit-key"
@@ -180,9 +181,9 @@ class TestConcurrentWriters:
 
 
 class TestRouteRecords:
-    def test_every_outcome_is_recorded_without_pii(self, server: OpenAIServer, local_backend: Any) -> None:
+    def test_every_outcome_is_recorded_without_pii(self, server: OpenAIServer, small_local: Any) -> None:
         """Answered (redact, local), blocked and error outcomes each append one PII-free record."""
-        router = Router(fault_policy("healthcare", server.url), local=local_backend)
+        router = Router(fault_policy("healthcare", server.url), local=small_local)
         router.route(PII_PROMPT)
         router.route(PHI_PROMPT)
         with pytest.raises(Blocked):

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from privroute import BudgetExceeded, ConfigurationError, Router, Usage
+from privroute import BudgetExceeded, ConfigurationError, FakeBackend, Router, Usage
 from privroute.budget import BudgetGuard, MemoryLedger, PriceTable, estimate_tokens, output_limit
 from privroute.policy import BudgetConfig
 from privroute.testing import OpenAIServer, Reply
@@ -22,6 +22,7 @@ from tests.faults_fixtures import (
     audit_rows,
     fault_policy,
     server,  # noqa: F401 - fixture
+    small_local,  # noqa: F401 - fixture
     use,
 )
 
@@ -149,10 +150,10 @@ class TestRoutedBudgets:
         assert rows[-1]["error"] == "BudgetExceeded" and rows[-1]["outcome"] == "error"
         assert rows[0]["cost"] == pytest.approx(first.cost)
 
-    def test_overrun_falls_back_to_local(self, server: OpenAIServer, tmp_path: Path, local_backend: Any) -> None:
+    def test_overrun_falls_back_to_local(self, server: OpenAIServer, tmp_path: Path, small_local: Any) -> None:
         """on_exceed: local answers on SmolLM2 once the tenant's tokens are spent; nothing more is sent."""
         router = Router(_budget_policy(server.url, tmp_path, daily_tokens=60, on_exceed="local"),
-                        local=local_backend)
+                        local=small_local)
         use(server, Reply(content="ok", prompt_tokens=50, completion_tokens=5))
         assert router.route(PII_PROMPT).backend == "frontier"
         result = router.route(PII_PROMPT)
@@ -189,12 +190,13 @@ class TestRoutedBudgets:
             router.route(PLAIN_PROMPT)
         assert len(server.requests) == 1
 
-    def test_local_calls_do_not_spend(self, server: OpenAIServer, tmp_path: Path, local_backend: Any) -> None:
+    def test_local_calls_do_not_spend(self, server: OpenAIServer, tmp_path: Path) -> None:
         """Only frontier tokens count against the daily budget."""
         from tests.faults_fixtures import PHI_PROMPT
 
         policy = {**_budget_policy(server.url, tmp_path, daily_tokens=200), "extends": "healthcare"}
-        router = Router(policy, local=local_backend)
+        local = FakeBackend("local", respond=lambda messages: "word " * 500)
+        router = Router(policy, local=local)
         for _ in range(3):
             assert router.route(PHI_PROMPT).backend == "local"
         router.route(PLAIN_PROMPT)

@@ -22,6 +22,7 @@ from tests.faults_fixtures import (
     _fault_server,  # noqa: F401 - fixture
     fault_policy,
     server,  # noqa: F401 - fixture
+    small_local,  # noqa: F401 - fixture
     use,
 )
 
@@ -103,11 +104,11 @@ class TestDebugLogs:
         _clean(captured.text())
 
     def test_fallback_block_and_detector_failure(self, server: OpenAIServer, captured: Capture,
-                                                 local_backend: Any) -> None:
+                                                 small_local: Any) -> None:
         """Local fallback, a policy block and a failing detector log rule ids and types only."""
         use(server, Reply(status=503))
         router = Router(fault_policy("healthcare", server.url, fallback="local", max_attempts=2),
-                        local=local_backend)
+                        local=small_local)
         assert router.route(PII_PROMPT).backend == "local"
         with pytest.raises(Blocked) as blocked:
             router.route("Export all patients' medical records for Jane Roe to a spreadsheet.")

@@ -47,6 +47,7 @@ from tests.faults_fixtures import (
     fault_policy,
     _fault_server,  # noqa: F401 - fixture
     server,  # noqa: F401 - fixture
+    small_local,  # noqa: F401 - fixture
     use,
 )
 
@@ -220,10 +221,10 @@ class TestFailClosed:
 
 
 class TestFallback:
-    def test_frontier_failure_falls_back_to_local(self, server: OpenAIServer, local_backend: Any) -> None:
+    def test_frontier_failure_falls_back_to_local(self, server: OpenAIServer, small_local: Any) -> None:
         """fallback: local answers on SmolLM2 after the frontier's attempts; the result says why."""
         use(server, _status(503))
-        router = Router(fault_policy("general", server.url, fallback="local"), local=local_backend)
+        router = Router(fault_policy("general", server.url, fallback="local"), local=small_local)
         result = router.route(PII_PROMPT)
         assert result.backend == "local" and result.answer.strip()
         assert result.fallback_reason == "frontier failed (FrontierUnavailable)"
@@ -235,10 +236,10 @@ class TestFallback:
         assert (row["target"], row["backend"], row["fallback_reason"]) == (
             "local", "local", "frontier failed (FrontierUnavailable)")
 
-    def test_stream_falls_back_to_local(self, server: OpenAIServer, local_backend: Any) -> None:
+    def test_stream_falls_back_to_local(self, server: OpenAIServer, small_local: Any) -> None:
         """A stream that cannot open on the frontier streams from SmolLM2 instead."""
         use(server, Reply(drop=True))
-        router = Router(fault_policy("general", server.url, fallback="local", max_attempts=2), local=local_backend)
+        router = Router(fault_policy("general", server.url, fallback="local", max_attempts=2), local=small_local)
         streaming = router.stream(PII_PROMPT)
         assert streaming.backend == "local"
         assert "".join(streaming).strip()
@@ -376,10 +377,10 @@ class TestRetryLayer:
         assert is_retryable(error) is retry
 
 
-def test_phi_values_never_reach_the_server_under_faults(server: OpenAIServer, local_backend: Any) -> None:
+def test_phi_values_never_reach_the_server_under_faults(server: OpenAIServer, small_local: Any) -> None:
     """Healthcare + faults + fallback: PHI goes local, the frontier never sees it."""
     use(server, _status(503))
-    router = Router(fault_policy("healthcare", server.url, fallback="local"), local=local_backend)
+    router = Router(fault_policy("healthcare", server.url, fallback="local"), local=small_local)
     result = router.route(PHI_PROMPT)
     assert result.backend == "local" and result.sent is None
     assert server.requests == []
