@@ -305,7 +305,7 @@ class Call:
 def _prepend(first: str | None, rest: Iterator[str]) -> Iterator[str]:
     if first is not None:
         yield first
-    yield from rest
+    return (yield from rest)  # keeps the backend's finish_reason
 
 
 
@@ -318,6 +318,8 @@ class _AuditedStream:
 
     def __init__(self, call: Call, deltas: Iterator[str], prepared: Any, fields: dict[str, Any]) -> None:
         self._deltas = deltas
+        self.truncated = False
+        """True once the stream has ended with finish_reason "length"."""
         self._state = _StreamEnd(call, prepared, fields)
         weakref.finalize(self, self._state.finish, "abandoned")
 
@@ -329,7 +331,9 @@ class _AuditedStream:
             delta = next(self._deltas)
             self._state.chars += len(delta)
             return delta
-        except StopIteration:
+        except StopIteration as stop:
+            self.truncated = stop.value == "length"
+            self._state.truncated = self.truncated
             self._state.finish("answered")
             raise
         except Exception as exc:
@@ -351,6 +355,7 @@ class _StreamEnd:
         self._lock = threading.Lock()
         self._done = False
         self.chars = 0
+        self.truncated = False
 
     def finish(self, how: str, exc: BaseException | None = None) -> None:
         with self._lock:
@@ -363,4 +368,5 @@ class _StreamEnd:
         elif how == "abandoned":
             self._call.record_stream(self._prepared, "error", "StreamAbandoned", fields, required=False)
         else:
+            fields["truncated"] = self.truncated
             self._call.record_stream(self._prepared, "answered", None, fields, required=True)

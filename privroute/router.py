@@ -322,6 +322,11 @@ class StreamingRoute:
     def unknown_placeholders(self) -> tuple[str, ...]:
         return tuple(self._restorer.unknown) if self._restorer else ()
 
+    @property
+    def truncated(self) -> bool:
+        """After iteration: the answer stopped at its token limit (finish_reason "length")."""
+        return bool(getattr(self._deltas, "truncated", False))
+
     def __iter__(self) -> Iterator[str]:
         if self._restorer is None:
             yield from self._deltas

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from privroute.audit import NullAudit
 from privroute.testing import OpenAIServer, Reply
 
 PII_PROMPT = "Write a short reminder to Jane Roe at jane.roe@example.com that the meeting moved to Friday."
@@ -68,8 +69,17 @@ def _fault_server() -> Iterator[OpenAIServer]:
         yield srv
 
 
+@pytest.fixture(scope="session")
+def _warm_detectors(_fault_server: OpenAIServer) -> None:
+    """Load spaCy/Presidio once: the deadline covers the whole call, a cold load included."""
+    from privroute import Router
+
+    for base in ("general", "healthcare"):
+        Router(fault_policy(base, _fault_server.url), audit=NullAudit()).classify(PLAIN_PROMPT)
+
+
 @pytest.fixture
-def server(_fault_server: OpenAIServer) -> OpenAIServer:
+def server(_fault_server: OpenAIServer, _warm_detectors: None) -> OpenAIServer:
     """The recording server, emptied, echoing, with every circuit closed again."""
     from privroute.resilience import breakers
 

@@ -27,7 +27,6 @@ from privroute import (
 )
 from privroute.audit import verify
 from privroute.resilience import (
-    BreakerRegistry,
     CircuitBreaker,
     CircuitOpen,
     RetrySettings,
@@ -46,6 +45,7 @@ from tests.faults_fixtures import (
     audit_rows,
     fault_policy,
     _fault_server,  # noqa: F401 - fixture
+    _warm_detectors,  # noqa: F401 - fixture
     server,  # noqa: F401 - fixture
     small_local,  # noqa: F401 - fixture
     use,
@@ -99,7 +99,6 @@ class TestFaultMatrix:
         """Each injected fault ends in an answer or a typed error, in time, bounded, audited, PII-free."""
         use(server, *replies)
         router = Router(fault_policy("general", server.url, deadline_s=DEADLINE))
-        router.classify(PII_PROMPT)  # the detector loads once per process; the deadline is the call's
         with Stopwatch() as watch:
             if error is None:
                 result = router.route(PII_PROMPT)
@@ -171,6 +170,13 @@ class TestStreams:
         (row,) = audit_rows(_db())
         assert row["outcome"] == "error" and row["error"] == "FrontierUnavailable" and row["stream"] == 1
         assert not any(value in server.bodies_text() for value in PII_VALUES)
+
+    def test_truncated_stream_is_reported(self, server: OpenAIServer) -> None:
+        """A stream ending with finish_reason=length says truncated, in the result and the audit."""
+        use(server, Reply(content="Noted: the first half", finish_reason="length"))
+        streaming = Router(fault_policy("general", server.url)).stream(PII_PROMPT)
+        assert "".join(streaming) == "Noted: the first half" and streaming.truncated
+        assert audit_rows(_db())[0]["truncated"] == 1
 
     def test_stream_cut_before_first_delta_is_retried(self, server: OpenAIServer) -> None:
         """Nothing was yielded yet, so the stream may be retried within the bounds."""
@@ -251,11 +257,9 @@ class TestCircuitBreaker:
         """After N failures calls fail fast without a request; after the cooldown one probe closes it."""
         now = [0.0]
         clock = lambda: time.monotonic() + now[0]  # noqa: E731 - real time plus a jump
-        registry = BreakerRegistry()
         use(server, _status(500))
         policy = fault_policy("general", server.url, breaker_failures=2, breaker_cooldown_s=30)
         router = Router(policy, clock=clock)
-        router._dispatch._breakers = registry
         with pytest.raises(FrontierUnavailable, match="circuit now open") as first:
             router.route(PII_PROMPT)
         assert first.value.attempts == 2 and len(server.requests) == 2

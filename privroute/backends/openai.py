@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from typing import Any
 
 from ..errors import BackendError, ConfigurationError, FrontierTimeout, FrontierUnavailable, MalformedResponse
@@ -96,23 +96,24 @@ class OpenAIBackend:
         return _parse_completion(response, self)
 
     def stream(self, messages: Sequence[Message], *, max_tokens: int | None = None,
-               timeout: float | None = None) -> Iterator[str]:
+               timeout: float | None = None) -> Generator[str, None, str]:
         client = self._get_client()
         with map_openai_errors(self.name):
             chunks = client.chat.completions.create(
                 **self._kwargs(messages, max_tokens), stream=True, timeout=timeout or self._default_timeout
             )
-            finished = False
+            finish_reason = None
             for chunk in chunks:
                 choices = getattr(chunk, "choices", None) or []
                 if choices and getattr(choices[0].delta, "content", None):
                     yield choices[0].delta.content
-                finished = finished or bool(choices and getattr(choices[0], "finish_reason", None))
+                finish_reason = (choices and getattr(choices[0], "finish_reason", None)) or finish_reason
             # A server that closes the connection mid-answer ends the SSE stream cleanly;
             # without a finish_reason the answer is incomplete and must not pass as whole.
-            if not finished:
+            if not finish_reason:
                 raise FrontierUnavailable(f"{self.name}: stream ended before the answer was complete",
                                           backend=self.name)
+        return finish_reason  # the generator's return value: "length" means truncated
 
 
 def _parse_completion(response: Any, backend: OpenAIBackend) -> Completion:
