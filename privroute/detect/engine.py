@@ -144,6 +144,9 @@ _RELATIVE = re.compile(
     r"of\s+age|prior|before|after|from\s+now|postop|post-op))?)",
     re.IGNORECASE,
 )
+_DATE_STRUCTURE = re.compile(
+    rf"\b(?:{_MONTHS})\b|\d{{1,4}}\s?[-/.]\s?\d{{1,2}}(?:\s?[-/.]\s?\d{{1,4}})?|\b(?:19|20)\d{{2}}(?:0[1-9]|1[0-2])"
+    rf"(?:0[1-9]|[12]\d|3[01])\b|\b\d{{1,2}}\.\s?(?:{_MONTHS})", re.IGNORECASE)
 _MONTH_ONLY = re.compile(rf"(?:in\s+|the\s+month\s+of\s+)?(?:{_MONTHS})\.?", re.IGNORECASE)
 _TIME_ONLY = re.compile(r"\d{1,2}(?::\d{2})?\s*(?:am|pm|a\.m\.|p\.m\.|h|hrs|o'clock)?|\d{1,2}:\d{2}(?::\d{2})?",
                         re.IGNORECASE)
@@ -162,9 +165,9 @@ def is_identifying_date(value: str) -> bool:
     match = _AGE.fullmatch(compact)
     if match and not compact.isdigit():
         return False
-    if compact.isdigit() and len(compact) < 4:
-        return False
-    return True
+    # What remains identifies a day only if it names a month or is a numeric date:
+    # "dyspnea x3 days", "the 60s" or "day 2" never do.
+    return _DATE_STRUCTURE.search(compact) is not None
 
 
 # Field labels spaCy sometimes takes for organisations ("IBAN", "SSN").
@@ -174,20 +177,40 @@ iban ssn atm asap mrn dob pin cvv cvc bic swift nhs vin ein tin itin npi dea id 
 _FAX = re.compile(r"\bfax\b|\bfacsimile\b", re.IGNORECASE)
 
 
-_ACRONYM = re.compile(r"[A-Z0-9]{2,4}s?")
+_ACRONYM = re.compile(r"[A-Z][A-Z0-9]{1,3}s?")
+_ROLE_WORDS = frozenset("patient pt client customer doctor dr nurse mother father daughter son wife husband "
+                        "family caregiver provider physician surgeon resident attending".split())
 
 
-def _not_a_name(text: str, value: str, end: int) -> bool:
-    """Digits, field labels, clinical acronyms, drugs and eponyms are not names or places."""
-    from .lexicon import is_clinical
-
+def _not_a_name(text: str, value: str, end: int, type_: str) -> bool:
+    """Digits, field labels, roles, clinical acronyms, drugs and eponyms are not names or places."""
     stripped = value.strip()
     if not any(ch.isalpha() for ch in stripped) or stripped.lower() in _LABEL_WORDS:
         return True
     words = stripped.split()
-    if len(words) == 1 and _ACRONYM.fullmatch(stripped):
-        return True  # ECG, COPD, ICU: in prompts short all-caps words are jargon, not identities
-    return all(is_clinical(re.sub(r"['’]s$", "", w.strip(".,")), text, end) for w in words)
+    if any(ch.isdigit() for ch in stripped):
+        # "Cr 2.1", "DOB 04/12/1951" are jargon; "Puruntie 82" is kept (and retyped an address).
+        return all(_jargon(w, text, end) for w in words if any(ch.isalpha() for ch in w))
+    if type_ == "PERSON" and all(re.sub(r"['’]s$", "", w.lower()) in _ROLE_WORDS for w in words):
+        return True  # "Patient", "Nurse"
+    if type_ == "LOCATION":
+        # Towns are often written in capitals ("HART", "ESPOO"): only drugs and eponyms are dropped.
+        from .lexicon import is_clinical
+
+        return all(is_clinical(re.sub(r"['’]s$", "", w.strip(".,")), text, end) for w in words)
+    return all(_jargon(w, text, end) for w in words)
+
+
+def _jargon(word: str, text: str, end: int) -> bool:
+    """An acronym, an abbreviation, a drug or an eponym: clinical shorthand, not a name."""
+    from .lexicon import is_clinical
+
+    bare = re.sub(r"['’]s$", "", word.strip(".,;:()"))
+    if not bare:
+        return True
+    if _ACRONYM.fullmatch(bare) or "/" in bare or (len(bare) <= 4 and any(ch.isupper() for ch in bare[1:])):
+        return True  # ECG, NSTEMI, s/p, CrCl: in prompts short capitals are jargon, not identities
+    return bare.lower() in _LABEL_WORDS or is_clinical(bare, text, end)
 
 
 def post_filter(text: str, results: Iterable[Any]) -> Iterable[Any]:
@@ -196,10 +219,16 @@ def post_filter(text: str, results: Iterable[Any]) -> Iterable[Any]:
         value = text[result.start:result.end]
         if result.entity_type == "DATE_TIME":
             if not is_identifying_date(value):
-                continue
+                if not (value.isdigit() and 4 <= len(value) <= 6 and not _YEAR_ALONE.fullmatch(value)):
+                    continue
+                # A number spaCy took for a date but that is none: a postcode or house number.
+                result.entity_type = "ZIP_CODE"
+                result.score = min(result.score, 0.45)
         elif result.entity_type in ("PERSON", "ORGANIZATION", "LOCATION", "NRP") and _not_a_name(
-                text, value, result.end):
+                text, value, result.end, result.entity_type):
             continue
+        elif result.entity_type in ("PERSON", "ORGANIZATION") and any(ch.isdigit() for ch in value):
+            result.entity_type = "STREET_ADDRESS"  # "Lindenstraße 12" is not a person
         elif result.entity_type == "PHONE_NUMBER" and _FAX.search(text, max(0, result.start - 24), result.start):
             result.entity_type = "FAX_NUMBER"
         yield result

@@ -33,6 +33,8 @@ viagra cialis flomax proscar avodart detrol myrbetriq premarin estrace yaz nuvar
 epipen glucagon baqsimi dexcom libre omnipod medtronic tandem humulin novolin afrezza
 covid sars hba1c troponin creatinine bnp inr ekg ecg
 post-op pre-op postop preop post-operative pre-operative copd chf cad ckd gerd uti dvt pe mi cva tia afib
+cr na cl bun hgb hct wbc rbc plt alt ast alp ldl hdl tsh ptt crcl egfr gfr a1c ldh ck
+medicaid medicare medigap tricare chip nstemi stemi covid19 hfref hfpef cabg tavr ercp egd
 icu nicu picu er ed or pacu mri ct pet cbc bmp cmp abg bp hr rr spo2 npo prn bid tid qid qhs po iv im sc
 """.split())
 

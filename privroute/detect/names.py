@@ -41,7 +41,8 @@ chidi chinedu emeka ngozi adaeze oluwaseun olu tunde ayodele kwame kofi ama aben
 sipho thabo lerato themba zanele kagiso amara ibrahima mamadou fatou aminata moussa oumar
 jurgen jörg jürgen klaus dieter wolfgang helmut uwe heike ursula birgit sabine gunther günther
 francois françois jean pierre jacques yves sylvie nathalie isabelle benoit benoît thierry
-giuseppe giovanni luca marco matteo francesca chiara giulia alessandro lorenzo paolo andrea
+giuseppe giovanni luca marco matteo francesca chiara giulia alessandro lorenzo paolo andrea emidio roberto
+salvatore vincenzo antonio francesco stefano riccardo federica valentina alessia elena silvia simona
 jose josé juan carlos luis jorge javier alejandro pablo miguel sergio lucia lucía sofia sofía
 joão joao pedro thiago rafael gabriel ana beatriz mariana camila larissa
 sven lars anders johan erik nils bjorn björn ingrid astrid sigrid freya mette kirsten jens
@@ -435,10 +436,8 @@ def signature_blocks(text: str, entities: list[Any], stop_words: frozenset[str])
     from .base import Entity
 
     people = [e for e in entities if e.type == "PERSON"]
-    if not people or "\n" not in text:
-        return entities
-    lines = [_content(text, s, e) for s, e in _lines(text)]
     added: list[Any] = []
+    lines = [_content(text, s, e) for s, e in _lines(text)] if people and "\n" in text else []
     for index, (start, end) in enumerate(lines):
         if start >= end or not any(p.start <= start and end <= p.end for p in people):
             continue
@@ -455,4 +454,19 @@ def signature_blocks(text: str, entities: list[Any], stop_words: frozenset[str])
             type_ = "TITLE" if _JOB_WORD.search(value.split()[-1].strip(",.")) else "ORGANIZATION"
             added.append(Entity(next_start, next_end, type_, 0.5, "privroute-signature"))
             taken += 1
+    for person in people:
+        apposition = _APPOSITION.match(text, person.end)
+        if apposition is not None and _JOB_WORD.search(apposition.group(1).split()[-1]):
+            added.append(Entity(apposition.start(1), apposition.end(1), "TITLE", 0.5, "privroute-signature"))
+    for match in _WORKS_AS.finditer(text):
+        words = match.group(1).split()
+        if _JOB_WORD.search(words[-1]) and (len(words) > 1 or words[0][0].isupper()):
+            added.append(Entity(match.start(1), match.end(1), "TITLE", 0.5, "privroute-signature"))
     return sorted(entities + added) if added else entities
+
+
+# "Jane Roe, the Technical writer, said" / "I worked for Acme as a machine operator, but ..."
+_APPOSITION = re.compile(r",[ \t]+(?:the|our|my|their|a|an)[ \t]+([A-Za-z][\w'’-]*(?:[ \t]+[A-Za-z][\w'’-]*){0,4}?),")
+_WORKS_AS = re.compile(r"\b(?:work(?:s|ed|ing)?|employed|hired|job)\b[^.\n]{0,60}?\bas[ \t]+(?:an?[ \t]+|the[ \t]+)?"
+                       r"([A-Za-z][\w'’-]*(?:[ \t]+[A-Za-z][\w'’-]*){0,4}?)(?=[ \t]*(?:[,.;!?]|$|[ \t]+(?:but|and|at|for|in|"
+                       r"until|since|with)\b))", re.IGNORECASE)

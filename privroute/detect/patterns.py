@@ -250,6 +250,7 @@ _LABELS: tuple[tuple[str, str], ...] = (
     ("NATIONAL_ID", rf"national\s+(?:id|identity|insurance){_NO}|id\s+card{_NO}|identity\s+card{_NO}|"
                     rf"personal\s+(?:id|code|number)|citizen\s+id{_NO}|personnummer|bsn|pesel|nino|sin|cpr|aadhaar"),
     ("ROUTING_NUMBER", rf"routing{_NO}|aba{_NO}|sort\s+code|transit{_NO}|bsb"),
+    ("ZIP_CODE", r"zip(?:\s*code)?|postal\s*code|post\s*code|postcode|plz"),
 )
 # The value holds a digit within its first token (so a following label word is never taken for it).
 _VALUE = r"((?=[A-Z]{0,12}[-./]?[0-9])[A-Z0-9](?:[A-Z0-9]|[-./ ](?=[A-Z0-9])){2,24})"
@@ -272,8 +273,8 @@ def _labeled_ids(text: str) -> Iterator[Hit]:
             digits = sum(ch.isdigit() for ch in value)
             if digits < 2 and not (digits >= 1 and len(value) >= 5):
                 continue
-            if digits == len(value) and len(value) <= 2:
-                continue
+            if digits == len(value) and (len(value) <= 2 or (len(value) == 4 and value[:2] in ("19", "20"))):
+                continue  # "Vehicle: 2017 Honda": a year is not an id
             start = match.start(1)
             yield Hit(start, start + len(value), type_, 0.8)
 
@@ -302,7 +303,7 @@ _EN_ADDRESS = re.compile(rf"\b\d{{1,6}}[A-Za-z]?(?:-\d{{1,4}})?\s+(?:\d{{1,5}}\s
 _WORD_NUMBER = re.compile(r"([^\W\d_][\w'’.-]*)[ \t]+\d{1,5}[A-Za-z]?\b\.?")
 _WORD_BEFORE = re.compile(r"(?:([^\W\d_][\w'’.-]*|\d{1,6})[ \t]+)$")
 _ADDRESS_PATTERNS = (
-    re.compile(r"\b(?:apt|apartment|suite|ste|unit|flat|room|rm|p\.?\s?o\.?\s+box|box|bldg|building)\.?\s*#?\s*"
+    re.compile(r"\b(?:apt|apartment|suite|ste|unit|flat|p\.?\s?o\.?\s+box|box|bldg|building)\.?\s*#?\s*"
                r"\d{1,6}[A-Za-z]?\b", _I),
     re.compile(r"\b(?:PSC|CMR|Unit)\s+\d{3,5},?\s+Box\s+\d{3,5}\b"),
     re.compile(r"\b(?:APO|FPO|DPO)\s+(?:AA|AE|AP)\s+\d{5}\b"),
@@ -477,6 +478,8 @@ _NAMED_TYPES = frozenset({"ORGANIZATION", "PERSON", "LOCATION"})
 _NUMBER_BEFORE = re.compile(r"(?<![\w.,-])\d{1,6}[A-Za-z]?[ \t]+$")
 _NUMBER_AFTER = re.compile(r"[ \t]+\d{1,6}(?![\w-]|[.,]\d)")
 _GLUE = re.compile(r"[\s,]*")
+_POSTCODE_AFTER = re.compile(r"[ \t]+(?:[A-Z]{1,2}[ \t-]?)?\d{3,6}(?:[ \t-]\d{2,3})?(?![\w-]|[.,]\d)")
+_POSTCODE_BEFORE = re.compile(r"(?<![\w.,-])(?:[A-Z]{1,2}-)?\d{3,6}[ \t]+$")
 
 
 def assemble_addresses(text: str, entities: list[Any]) -> list[Any]:
@@ -497,6 +500,14 @@ def assemble_addresses(text: str, entities: list[Any]) -> list[Any]:
             if before is not None and after is not None and (not out or out[-1].end <= before.start()):
                 entity = Entity(before.start(), after.end(), "STREET_ADDRESS", max(entity.score, 0.6), entity.source)
                 start, end = entity.start, entity.end
+        if entity.type == "LOCATION":
+            # A postcode written beside the town or country ("Slovenia 82709", "02100 Espoo").
+            after = _POSTCODE_AFTER.match(text, end)
+            before = _POSTCODE_BEFORE.search(text, max(0, start - 12), start)
+            if after is not None:
+                end = after.end()
+            if before is not None and (not out or out[-1].end <= before.start()):
+                start = before.start()
         if entity.type in _ADDRESS_TYPES:
             before = _NUMBER_BEFORE.search(text, max(0, start - 12), start)
             if before is not None and (not out or out[-1].end <= before.start()):
