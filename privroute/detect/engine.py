@@ -213,10 +213,23 @@ def _jargon(word: str, text: str, end: int) -> bool:
     return bare.lower() in _LABEL_WORDS or is_clinical(bare, text, end)
 
 
-def post_filter(text: str, results: Iterable[Any]) -> Iterable[Any]:
-    """Drop non-identifying dates and ages; retype fax numbers."""
+def _common_word(value: str, result: Any, english: frozenset[str]) -> bool:
+    """spaCy's small model tags capitalised common nouns ("Wisdom", "Devil") as names."""
+    from .names import given_names, surnames
+
+    if not english or " " in value.strip() or (result.recognition_metadata or {}).get(
+            "recognizer_name") != "SpacyRecognizer":
+        return False
+    lowered = value.strip().lower()
+    return lowered in english and lowered not in given_names() and lowered not in surnames()
+
+
+def post_filter(text: str, results: Iterable[Any], english: frozenset[str] = frozenset()) -> Iterable[Any]:
+    """Drop non-identifying dates, ages and common words; retype fax numbers and numbered names."""
     for result in results:
         value = text[result.start:result.end]
+        if result.entity_type in ("PERSON", "ORGANIZATION") and _common_word(value, result, english):
+            continue
         if result.entity_type == "DATE_TIME":
             if not is_identifying_date(value):
                 if not (value.isdigit() and 4 <= len(value) <= 6 and not _YEAR_ALONE.fullmatch(value)):

@@ -227,6 +227,8 @@ def _gazetteer_pairs(text: str, doc: Any, english: frozenset[str]) -> Iterator[H
             continue
         if a.islower() and (la in COMMON_NAME_WORDS or (lb in english and lb not in last)):
             continue  # lower-case ordinary words ("grace period", "will smith the metal")
+        if a.isupper() and (la in COMMON_NAME_WORDS or (la in english and lb in english)):
+            continue  # capitals carry no hint of a name: "PRESS NEXT", "REAL PERSON"
         if lb in last or (lb not in english and len(lb) > 2 and b.isalpha()):
             yield Hit(match.start(), match.end(), "PERSON", 0.6 if a.islower() else 0.65)
     for match in _QUOTED.finditer(text):

@@ -168,7 +168,7 @@ class PresidioDetector:
         from .engine import post_filter
 
         entities: list[Entity] = []
-        for result in post_filter(normalized.text, results):
+        for result in post_filter(normalized.text, results, self._english):
             type_ = _PRESIDIO_RENAMES.get(result.entity_type, result.entity_type)
             if self._entities is not None and type_ not in self._entities:
                 continue
