@@ -291,8 +291,9 @@ class Call:
     def failed(self, exc: BaseException, prepared: Any = None, **fields: Any) -> None:
         """Record a refusal or an error; the caller re-raises ``exc``."""
         if isinstance(exc, Blocked):
+            counts = getattr(exc.decision, "entity_counts", ())
             event = self._event("blocked", None, action="block", sensitivity=exc.sensitivity,
-                                reasons=tuple(exc.reasons), error="Blocked")
+                                reasons=tuple(exc.reasons), entities=dict(counts), error="Blocked")
         else:
             fields.setdefault("attempts", getattr(exc, "attempts", 0) if isinstance(exc, BackendError) else 0)
             if prepared is not None and isinstance(exc, BackendError) and fields["attempts"]:

@@ -103,9 +103,12 @@ class ModelNotFound(PrivrouteError, LookupError):
 class Blocked(PrivrouteError):
     """The policy forbids sending this prompt anywhere. Nothing was sent."""
 
-    def __init__(self, reasons: Sequence[str], *, sensitivity: str | None = None) -> None:
+    def __init__(self, reasons: Sequence[str], *, sensitivity: str | None = None,
+                 decision: object | None = None) -> None:
         self.reasons = tuple(reasons)
         self.sensitivity = sensitivity
+        self.decision = decision
+        """The privroute.Decision that blocked (entity counts, no values), when known."""
         because = ", ".join(self.reasons) if self.reasons else "policy default"
         super().__init__(f"blocked by policy ({because})")
 

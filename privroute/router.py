@@ -223,7 +223,7 @@ class Router:
         log.debug("decision action=%s sensitivity=%s reasons=%s", decision.action, decision.sensitivity,
                   ",".join(decision.reasons))
         if decision.action == "block":
-            raise Blocked(decision.reasons, sensitivity=decision.sensitivity)
+            raise Blocked(decision.reasons, sensitivity=decision.sensitivity, decision=decision)
         if decision.action == "local":
             return Prepared(decision, analysis.messages, None, "local", None)
         redaction = None
