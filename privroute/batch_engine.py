@@ -16,6 +16,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import multiprocessing
 import re
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -234,9 +235,7 @@ class PoolEngine:
         self._pool = self._start()
 
     def _start(self) -> cf.ProcessPoolExecutor:
-        # spawn: never fork a parent that may hold threads (progress, Ray, a server).
-        context = multiprocessing.get_context("spawn")
-        return cf.ProcessPoolExecutor(self.workers, mp_context=context, initializer=_init_worker,
+        return cf.ProcessPoolExecutor(self.workers, mp_context=_context(), initializer=_init_worker,
                                       initargs=(self._policy,))
 
     def submit(self, job: Job) -> None:
@@ -268,6 +267,19 @@ class PoolEngine:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _context() -> multiprocessing.context.BaseContext:
+    """fork when this process has a single thread; spawn otherwise.
+
+    fork needs no ``if __name__ == "__main__"`` guard in the caller's script and starts
+    workers in milliseconds (the executor launches them all before its own thread
+    starts); but forking a process whose other threads may hold locks (a server, a
+    Ray driver) can deadlock the child, so such processes get spawn.
+    """
+    if threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("spawn")
 
 
 class RayEngine:
