@@ -80,7 +80,7 @@ _NAME_CUE = re.compile(
 # A role label followed by a capitalised name ("Patient: Sarah Connor", "Attn: J. Wu").
 _ROLE_LABEL = re.compile(
     r"\b(?i:patient|pt|client|customer|member|beneficiary|insured|subscriber|employee|applicant|contact|"
-    r"attn|attention|to|from|cc|dear|hi|hello|signed|guardian|parent|mother|father|spouse|wife|husband|son|"
+    r"attn|attention|(?:to|from|cc|signed)(?=[ \t]*:)|dear|hi|hello|guardian|parent|mother|father|spouse|wife|husband|son|"
     r"daughter|nok|next of kin|emergency contact|referring (?:physician|provider|doctor)|physician|provider|"
     r"doctor|surgeon|nurse|pcp|caregiver|witness|plaintiff|defendant|claimant|tenant|landlord|borrower|"
     r"account holder|cardholder|ship to|bill to|deliver to)"
@@ -188,9 +188,10 @@ def _labeled(text: str) -> Iterator[Hit]:
         span = _clean_value(text, *match.span(1))
         if span is None:
             continue
-        value = text[span[0]:span[1]].lower().split()
+        raw = text[span[0]:span[1]]
+        value = raw.lower().split()
         known = _known_names()
-        if any(word.strip(".,'’") in known for word in value) or len(value) >= 2:
+        if any(word.strip(".,'’") in known for word in value) or (len(value) >= 2 and not raw.isupper()):
             yield Hit(span[0], span[1], "PERSON", 0.7)
 
 
@@ -227,8 +228,8 @@ def _gazetteer_pairs(text: str, doc: Any, english: frozenset[str]) -> Iterator[H
             continue
         if a.islower() and (la in COMMON_NAME_WORDS or (lb in english and lb not in last)):
             continue  # lower-case ordinary words ("grace period", "will smith the metal")
-        if a.isupper() and (la in COMMON_NAME_WORDS or (la in english and lb in english)):
-            continue  # capitals carry no hint of a name: "PRESS NEXT", "REAL PERSON"
+        if a.isupper() and la in COMMON_NAME_WORDS:
+            continue  # capitals carry no hint of a name: "WILL SMITH THE METAL"
         if lb in last or (lb not in english and len(lb) > 2 and b.isalpha()):
             yield Hit(match.start(), match.end(), "PERSON", 0.6 if a.islower() else 0.65)
     for match in _QUOTED.finditer(text):
