@@ -149,6 +149,8 @@ class TestObfuscationFamilies:
         """Base64 of personal data, HTML entities and percent escapes."""
         import base64
 
+        short = base64.b64encode(b"078-05-1120").decode()
+        assert _covered(general, f"value {short} end", short)
         blob = base64.b64encode(b'{"email": "ann.lee@example.com"}').decode()
         text = f"payload {blob} and contact ann&#46;lee&#64;example&#46;com or ann%2Elee%40example.com"
         for value in (blob, "ann&#46;lee&#64;example&#46;com", "ann%2Elee%40example.com"):
@@ -165,6 +167,31 @@ class TestObfuscationFamilies:
     ])
     def test_names_in_any_case_initials_and_scripts(self, general: Detector, text: str, value: str) -> None:
         """Names lower or upper case, with initials, after form labels, in other scripts."""
+        assert _covered(general, text, value)
+
+    @pytest.mark.parametrize("text,values", [
+        ('{"name": "Luca Bianchi", "ssn": "078-05-1120", "email": "lb@x.it"}', ["Luca Bianchi", "078-05-1120"]),
+        ("first,last,ssn\nLuca,Bianchi,078-05-1120\nAnna,Rossi,219-09-9999", ["Luca", "Bianchi", "Anna", "Rossi"]),
+        ("INSERT INTO patients VALUES ('Luca','Bianchi','078-05-1120');", ["Luca", "Bianchi", "078-05-1120"]),
+    ])
+    def test_structured_data(self, general: Detector, text: str, values: list[str]) -> None:
+        """JSON fields, CSV columns under a header, and quoted SQL values."""
+        for value in values:
+            assert _covered(general, text, value)
+
+    def test_structured_non_personal_fields_stay(self, general: Detector) -> None:
+        """A table or JSON without personal-data fields is left alone."""
+        assert _values(general, 'dose,unit\n500,mg\n{"timeout": "30", "retries": "3"}') == []
+
+    @pytest.mark.parametrize("text,value", [
+        ("Sra. María José García Fernández vive en Calle Mayor 15, Madrid", "Calle Mayor 15"),
+        ("M. Jean-Pierre Dubois, 12 rue de la Paix, 75002 Paris", "12 rue de la Paix"),
+        ("Herr Jürgen Weißmüller wohnt in der Lindenstraße 12, 80331 München", "Lindenstraße 12, 80331 München"),
+        ("Ship to:\nAisha Khan\n14 Elm Grove\nLeeds LS6 2AB", "14 Elm Grove"),
+        ("lives at 221 Baker Street, London NW1 6XE", "221 Baker Street, London NW1 6XE"),
+    ])
+    def test_addresses_in_several_layouts(self, general: Detector, text: str, value: str) -> None:
+        """English, continental and number-first street layouts, with town and postcode."""
         assert _covered(general, text, value)
 
     def test_homoglyphs_invisibles_and_fullwidth(self, general: Detector) -> None:

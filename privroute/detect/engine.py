@@ -76,6 +76,7 @@ def build_analyzer(config: "DetectConfig", nlp: Any, tld_extractor: Any,
 
     from .names import NAME_TYPES, name_finders
     from .patterns import PATTERN_FINDERS, PATTERN_TYPES
+    from .structured import STRUCTURED_FINDERS, STRUCTURED_TYPES
     from .presidio import SPACY_LABELS
 
     language = config.language
@@ -110,6 +111,8 @@ def build_analyzer(config: "DetectConfig", nlp: Any, tld_extractor: Any,
         recognizer_class = getattr(predefined, class_name)
         registry.add_recognizer(recognizer_class(supported_language=language))
     registry.add_recognizer(make_finder_recognizer("privroute-patterns", PATTERN_TYPES, PATTERN_FINDERS, language))
+    registry.add_recognizer(make_finder_recognizer("privroute-structured", STRUCTURED_TYPES, STRUCTURED_FINDERS,
+                                                   language))
     registry.add_recognizer(make_finder_recognizer("privroute-names", NAME_TYPES, name_finders(english), language,
                                                     with_doc=True))
     for spec in config.recognizers:

@@ -163,7 +163,8 @@ _YEAR_WORDS = (r"(?:(?:nineteen|twenty)[\s-]+(?:(?:twenty|thirty|forty|fifty|six
                r"(?:[\s-]+\w+){0,2})")
 _DAY = rf"(?:{_ORDINAL_WORD}|\d{{1,2}}(?:st|nd|rd|th)?)"
 _SPELLED_DATE = re.compile(
-    rf"\b(?:(?:the\s+)?{_DAY}\s+(?:day\s+)?of\s+{_MONTH}|{_MONTH}\s+(?:the\s+)?{_ORDINAL_WORD})"
+    rf"\b(?:(?:the\s+)?{_DAY}\s+(?:day\s+)?of\s+{_MONTH}|{_MONTH}\s+(?:the\s+)?{_ORDINAL_WORD}|"
+    rf"\d{{1,2}}(?:st|nd|rd|th)?\.?\s+{_MONTH}\b\.?)"
     rf"(?:,?\s+(?:in\s+)?(?:{_YEAR_WORDS}|\d{{4}}))?\b", _I)
 
 
@@ -174,9 +175,9 @@ def _spelled_dates(text: str) -> Iterator[Hit]:
 
 # ---------------------------------------------------------------- e-mails
 
-_LOCAL = r"[A-Za-z0-9][\w.+-]*"
-_AT_WORD = r"(?:\s*[\[({<]\s*(?:at|@)\s*[\])}>]\s*|\s+(?:at|AT)\s+|\s*\(at\)\s*)"
-_DOT_WORD = r"(?:\s*[\[({<]\s*(?:dot|\.)\s*[\])}>]\s*|\s+(?:dot|DOT)\s+|\.)"
+_AT_WORD = r"(?:\s*[\[({<]\s*(?:at|AT|@)\s*[\])}>]\s*|\s+(?:at|AT)\s+)"
+_DOT_WORD = r"(?:\s*[\[({<]\s*(?:dot|DOT|\.)\s*[\])}>]\s*|\s+(?:dot|DOT)\s+|\.)"
+_LOCAL = rf"[A-Za-z0-9][\w+-]*(?:{_DOT_WORD}[\w+-]+)*"
 _OBFUSCATED_EMAIL = re.compile(
     rf"(?<![\w.+-]){_LOCAL}(?:{_AT_WORD}|\s*@\s*)[A-Za-z0-9][\w-]*(?:{_DOT_WORD}[A-Za-z0-9][\w-]*)*"
     rf"{_DOT_WORD}[A-Za-z]{{2,12}}(?![\w@])")
@@ -303,7 +304,11 @@ _EN_ADDRESS = re.compile(rf"\b\d{{1,6}}[A-Za-z]?(?:-\d{{1,4}})?\s+(?:\d{{1,5}}\s
 _WORD_NUMBER = re.compile(r"([^\W\d_][\w'’.-]*)[ \t]+\d{1,5}[A-Za-z]?\b\.?")
 _WORD_BEFORE = re.compile(r"(?:([^\W\d_][\w'’.-]*|\d{1,6})[ \t]+)$")
 _ADDRESS_PATTERNS = (
-    re.compile(r"\b(?:apt|apartment|suite|ste|unit|flat|p\.?\s?o\.?\s+box|box|bldg|building)\.?\s*#?\s*"
+    # Number first, then the street type (French, Spanish, Italian, Portuguese layouts).
+    re.compile(r"\b\d{1,5}(?:\s?(?:bis|ter|[A-Za-z]))?,?\s+(?:rue|avenue|av\.|boulevard|bd|place|allée|impasse|chemin|"
+               r"route|quai|cours|calle|via|rua|avenida)\s+(?:(?:de|du|des|la|le|les|del|da|do|dos|della|di)\s+|[ld]['’])*"
+               r"[\w'’-]+(?:\s+[A-ZÀ-Þ][\w'’-]+){0,3}", _I),
+    re.compile(r"\b(?:apt|apartment|suite|ste|unit|flat|p\.?[ \t]?o\.?[ \t]+box|box|bldg|building)\.?[ \t]*#?[ \t]*"
                r"\d{1,6}[A-Za-z]?\b", _I),
     re.compile(r"\b(?:PSC|CMR|Unit)\s+\d{3,5},?\s+Box\s+\d{3,5}\b"),
     re.compile(r"\b(?:APO|FPO|DPO)\s+(?:AA|AE|AP)\s+\d{5}\b"),
@@ -418,7 +423,7 @@ def _addresses(text: str) -> Iterator[Hit]:
 
 # ---------------------------------------------------------------- encoded values
 
-_BASE64 = re.compile(r"(?<![A-Za-z0-9+/=_-])[A-Za-z0-9+/_-]{16,}={0,2}(?![A-Za-z0-9+/=_-])")
+_BASE64 = re.compile(r"(?<![A-Za-z0-9+/=_-])[A-Za-z0-9+/_-]{12,}={0,2}(?![A-Za-z0-9+/=_-])")
 _INNER_FINDERS = ()  # filled below, once every finder exists
 
 
