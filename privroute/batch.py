@@ -389,8 +389,9 @@ class _Batch:
         fmt = format_for(doc.item.suffix)
         assert fmt is not None and result.extracted is not None
         vault = self.shared_vault if self.shared_vault is not None else Vault()
-        edits = [_edit(vault.redact(text, ents)) for text, ents in
-                 zip(result.extracted.strings, result.entities, strict=True)]
+        redactions = [vault.redact(text, ents) for text, ents in
+                      zip(result.extracted.strings, result.entities, strict=True)]
+        edits = [_edit(r) for r in redactions]
         try:
             doc.rendered = fmt.render(doc.data, result.extracted, edits)
         except InputError as exc:
@@ -399,7 +400,7 @@ class _Batch:
         except Exception as exc:  # noqa: BLE001 - a writer's message may quote content
             self.failed.append((doc.item.display, f"could not write the redacted document ({type(exc).__name__})"))
             return None
-        doc.counts = _iter_counts(edits)
+        doc.counts = _entity_counts(redactions)
         if self.opts.mapping is not None and self.shared_vault is None:
             doc.tokens = vault_entries(vault)
         if self.opts.verify:
@@ -451,17 +452,7 @@ def _edit(redaction: Redaction) -> Edit:
         end = text.index(">", position) + 1  # tokens are <TYPE_N>: the first '>' closes it
         replacements.append((entity.start, entity.end, text[position:end]))
         position, previous = end, entity.end
-    return _CountedEdit(text, tuple(replacements), redaction.entity_counts)
-
-
-@dataclass(frozen=True, repr=False)
-class _CountedEdit(Edit):
-    counts: dict[str, int] = field(default_factory=dict)
-
-
-def _counts(edit: Edit) -> dict[str, int]:
-    counts = getattr(edit, "counts", {})
-    return {t: n for t, n in counts.items() if t != LOOKALIKE_TYPE}
+    return Edit(text, tuple(replacements))
 
 
 def _mb(size: int) -> str:
@@ -482,9 +473,11 @@ def _os_reason(exc: OSError) -> str:
     return f"unreadable ({exc.strerror or type(exc).__name__})"
 
 
-def _iter_counts(edits: Iterable[Edit]) -> dict[str, int]:
+def _entity_counts(redactions: Iterable[Redaction]) -> dict[str, int]:
+    """Entities replaced, per type; input text that merely imitated a placeholder is not PII."""
     total: dict[str, int] = {}
-    for edit in edits:
-        for type_, n in _counts(edit).items():
-            total[type_] = total.get(type_, 0) + n
+    for redaction in redactions:
+        for entity in redaction.entities:
+            if entity.type != LOOKALIKE_TYPE:
+                total[entity.type] = total.get(entity.type, 0) + 1
     return total

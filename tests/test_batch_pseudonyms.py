@@ -55,6 +55,17 @@ class TestConsistentPseudonyms:
         run([two_docs], plain)
         assert (plain / "b.txt").read_text() == "Only <EMAIL_ADDRESS_1> was copied."
 
+    def test_placeholder_lookalikes_in_an_input_cannot_forge_a_value(self, tmp_path: Path,
+                                                                    warm_router: Any) -> None:
+        """A later document typing an issued token gets it wrapped, and it is not counted as PII."""
+        root = tmp_path / "in"
+        write(root / "a.txt", f"Mail {EMAIL} now.")
+        write(root / "b.txt", "Literal <EMAIL_ADDRESS_1> here.")
+        out = tmp_path / "out"
+        report = run([root], out, consistent=True)
+        assert (out / "b.txt").read_text() == "Literal <PLACEHOLDER_1> here."
+        assert report.entities == {"EMAIL_ADDRESS": 1}
+
     def test_mapping_is_encrypted_and_opens_only_with_the_key(self, two_docs: Path, tmp_path: Path) -> None:
         """The file holds no clear value; the right key gives token -> value; a wrong key is refused."""
         mapping = tmp_path / "map.enc"
