@@ -227,12 +227,35 @@ def _common_word(value: str, result: Any, english: frozenset[str]) -> bool:
     return lowered in english and lowered not in given_names() and lowered not in surnames()
 
 
+_EDGE_WORD = re.compile(r"\S+")
+
+
+def _trim_common_words(text: str, result: Any, english: frozenset[str]) -> None:
+    """"Email Jane Roe" -> "Jane Roe": an ordinary word spaCy glued to the front or back of a name."""
+    from .names import given_names, surnames
+
+    def ordinary(word: str) -> bool:
+        lowered = word.strip(".,;:!?'’\"").lower()
+        return (len(lowered) > 2 and lowered in english and lowered not in given_names()
+                and lowered not in surnames())
+
+    # Only a sentence's first word: an imperative ("Email", "Ask") taken into the name.
+    if text[max(0, result.start - 3):result.start].strip(" \t\n\"'(") not in ("", ".", "!", "?", ":"):
+        return
+    words = list(_EDGE_WORD.finditer(text, result.start, result.end))
+    if len(words) > 1 and ordinary(words[0].group()):
+        result.start = words[1].start()
+
+
 def post_filter(text: str, results: Iterable[Any], english: frozenset[str] = frozenset()) -> Iterable[Any]:
     """Drop non-identifying dates, ages and common words; retype fax numbers and numbered names."""
     for result in results:
         value = text[result.start:result.end]
         if result.entity_type in ("PERSON", "ORGANIZATION") and _common_word(value, result, english):
             continue
+        if result.entity_type == "PERSON" and english and " " in value.strip():
+            _trim_common_words(text, result, english)
+            value = text[result.start:result.end]
         if result.entity_type == "DATE_TIME":
             if not is_identifying_date(value):
                 if not (value.isdigit() and 4 <= len(value) <= 6 and not _YEAR_ALONE.fullmatch(value)):

@@ -65,6 +65,14 @@ christmas easter doctor nurse patient sister brother mother father son daughter 
 """.split())
 
 
+# Everyday words newer than WordNet: never names.
+_MODERN_WORDS = frozenset("""
+email emails emailed emailing e-mail e-mails online offline website websites webpage app apps login logout signup
+smartphone wifi internet inbox chatbot username password laptop blog podcast selfie hashtag tweet retweet texting
+voicemail ebook ok okay hi hey thanks pls plz asap fyi btw lol covid telehealth telemedicine zoom
+""".split())
+
+
 def english_words(nlp: Any) -> frozenset[str]:
     """WordNet's lemma index from the spaCy pipeline's lemmatizer tables (lower case).
 
@@ -75,7 +83,7 @@ def english_words(nlp: Any) -> frozenset[str]:
         table = nlp.get_pipe("lemmatizer").lookups.get_table("lemma_index")
     except (KeyError, AttributeError, ValueError):
         return frozenset()
-    words: set[str] = set()
+    words: set[str] = set(_MODERN_WORDS)
     for key in table.keys():
         words.update(word for word in table[key] if "_" not in word)
     return frozenset(words)
