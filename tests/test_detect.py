@@ -284,6 +284,19 @@ class TestPolicyOptions:
         spec = RecognizerSpec(name="projects", entity="PROJECT", deny_list=("Bluebird",))
         assert "PROJECT" in _types(presidio_detector(DetectConfig(recognizers=(spec,))), "status of bluebird?")
 
+    @pytest.mark.parametrize("policy,text,value,type_", [
+        ("healthcare", "Medicare MBI 1EG4-TE5-MK73 on the card", "1EG4-TE5-MK73", "HEALTH_PLAN_ID"),
+        ("healthcare", "referring NPI 1234567893", "1234567893", "LICENSE_NUMBER"),
+        ("legal", "Docket 1:23-cv-04567-JMF was filed", "1:23-cv-04567-JMF", "DOCKET_NUMBER"),
+        ("finance", "our EIN 12-3456789 for the W-9", "12-3456789", "TAX_ID"),
+        ("finance", "wire via SWIFT DEUTDEFF500 today", "DEUTDEFF500", "SWIFT_CODE"),
+        ("public-sector", "numéro de sécurité sociale 1 84 12 76 451 089 46", "1 84 12 76 451 089 46", "NATIONAL_ID"),
+    ])
+    def test_sector_policy_recognizers(self, policy: str, text: str, value: str, type_: str) -> None:
+        """The sector policies' own recognizers find their identifiers, typed as the rules expect."""
+        detector = detector_for(load_policy(policy).detect)
+        assert _covered(detector, text, value) and type_ in _types(detector, text)
+
     def test_checksums(self) -> None:
         """Luhn, IBAN, MOD 97-10 and NPI checks accept valid and reject altered values."""
         assert luhn_ok("4111111111111111") and not luhn_ok("4111111111111112")

@@ -72,13 +72,15 @@ def _looks_like_date(groups: list[str], seps: set[str]) -> bool:
                        [2, 2, 2], [1, 1, 2], [1, 2, 2], [2, 1, 2])
 
 
-def classify_digits(digits: str, text: str, start: int, *, spaced_out: bool, structured: bool) -> tuple[str, float] | None:
-    """What a run of digits is, from its length, checksums and the words before it."""
+def classify_digits(digits: str, text: str, start: int, *, spaced_out: bool, structured: bool,
+                    groups: tuple[int, ...] = ()) -> tuple[str, float] | None:
+    """What a run of digits is, from its length, grouping, checksums and the words before it."""
     n = len(digits)
     if 13 <= n <= 19 and luhn_ok(digits):
         return "CREDIT_CARD", 0.9
-    if n == 9 and _ssn_valid(digits) and (structured or spaced_out or context_before(text, start, _CTX_SSN)):
-        return "US_SSN", 0.85 if context_before(text, start, _CTX_SSN) or structured else 0.6
+    ssn_layout = groups == (3, 2, 4)
+    if n == 9 and _ssn_valid(digits) and (ssn_layout or spaced_out or context_before(text, start, _CTX_SSN)):
+        return "US_SSN", 0.85 if context_before(text, start, _CTX_SSN) or ssn_layout else 0.6
     if n == 10 and _nhs_valid(digits) and context_before(text, start, _CTX_NHS):
         return "UK_NHS", 0.9
     if context_before(text, start, _CTX_FAX, 24):
@@ -115,7 +117,8 @@ def _digit_chains(text: str) -> Iterator[Hit]:
             if len(groups) == 2 and all(len(g) == 4 and g[:2] in ("19", "20") for g in groups):
                 continue
         structured = len(groups) > 1
-        verdict = classify_digits(digits, text, match.start(), spaced_out=spaced_out, structured=structured)
+        verdict = classify_digits(digits, text, match.start(), spaced_out=spaced_out, structured=structured,
+                                  groups=tuple(len(g) for g in groups))
         if verdict is not None:
             yield Hit(match.start(), match.end(), verdict[0], verdict[1])
 
@@ -265,12 +268,15 @@ _HAS_DIGIT = re.compile(r"\d")
 def _labeled_ids(text: str) -> Iterator[Hit]:
     for type_, pattern in _LABELED:
         for match in pattern.finditer(text):
-            value = match.group(1)
-            # Trailing words picked up through a space are not part of the id.
-            parts = value.split(" ")
-            while len(parts) > 1 and not _HAS_DIGIT.search(parts[-1]):
-                parts.pop()
-            value = " ".join(parts)
+            # An id written in groups ("4471 2290 11") continues through spaces; a word
+            # without digits ("and", "NPI") ends it.
+            parts = match.group(1).split(" ")
+            kept = parts[:1]
+            for part in parts[1:]:
+                if not _HAS_DIGIT.search(part):
+                    break
+                kept.append(part)
+            value = " ".join(kept)
             digits = sum(ch.isdigit() for ch in value)
             if digits < 2 and not (digits >= 1 and len(value) >= 5):
                 continue
