@@ -2,7 +2,7 @@
 
 Exit codes: 0 every document succeeded (or was skipped), 1 any document failed,
 2 usage errors (nothing was done: bad OUTDIR, missing mapping key, unknown policy,
-missing optional dependency).
+missing optional dependency, unreachable Ray cluster).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any, TextIO
 import click
 from pydantic import ValidationError
 
-from .errors import MissingDependency, PolicyError
+from .errors import ConfigurationError, MissingDependency, PolicyError
 
 __all__ = ["ProgressBar", "run_batch_cli", "DEFAULT_KEY_ENV"]
 
@@ -100,7 +100,7 @@ def run_batch_cli(
     bar = ProgressBar(sys.stderr) if show else None
     try:
         report = redact_files(list(inputs), out_dir=out_dir, policy=policy, progress=bar, **options)
-    except (BatchUsageError, MappingError, PolicyError, MissingDependency) as exc:
+    except (BatchUsageError, MappingError, PolicyError, MissingDependency, ConfigurationError) as exc:
         return _usage(str(exc))
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())

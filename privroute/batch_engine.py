@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .detect.base import Entity
-from .errors import MissingDependency, PrivrouteError
+from .errors import ConfigurationError, MissingDependency, PrivrouteError
 from .formats import Extracted, FormatError, FormatOptions, format_for
 from .policy import Policy
 
@@ -62,19 +62,31 @@ class Analysed:
 # ------------------------------------------------------------------ the work
 
 _worker_policy: Policy | None = None
+_worker_broken: str | None = None
 
 
 def _init_worker(policy: Policy) -> None:
-    """Pool initializer: build the detector now, once for this worker's life."""
-    global _worker_policy
+    """Pool initializer: build the detector now, once for this worker's life.
+
+    A failure is kept and reported with every job (an initializer that raises would
+    only show up as a dead pool, without the reason).
+    """
+    global _worker_policy, _worker_broken
     _worker_policy = policy
     from .router import get_router
 
-    get_router(policy).detector.detect("Warm up the pipeline for Jane Roe.")
+    try:
+        get_router(policy).detector.detect("Warm up the pipeline for Jane Roe.")
+    except PrivrouteError as exc:  # our messages hold no content: pass them on
+        _worker_broken = f"detector could not be loaded ({exc})"
+    except Exception as exc:  # noqa: BLE001
+        _worker_broken = f"detector could not be loaded ({type(exc).__name__})"
 
 
 def _pool_job(job: Job) -> Analysed:
     assert _worker_policy is not None, "pool worker was not initialised"
+    if _worker_broken is not None:
+        return Analysed(job.key, reason=_worker_broken)
     return run_job(_worker_policy, job)
 
 
@@ -93,8 +105,8 @@ def run_job(policy: Policy, job: Job) -> Analysed:
         return Analysed(job.key, reason=str(exc))
     except MissingDependency as exc:
         return Analysed(job.key, reason=str(exc))
-    except PrivrouteError as exc:
-        return Analysed(job.key, reason=f"detection failed ({type(exc).__name__})")
+    except PrivrouteError as exc:  # privroute's messages never quote content
+        return Analysed(job.key, reason=f"detection failed ({exc})")
     except Exception as exc:  # noqa: BLE001 - a message may quote content; name the type only
         return Analysed(job.key, reason=f"detection failed ({type(exc).__name__})")
     if job.verify:
@@ -298,7 +310,11 @@ class RayEngine:
             kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
             if address is None and workers:
                 kwargs["num_cpus"] = workers
-            ray.init(address=address, **kwargs)
+            try:
+                ray.init(address=address, **kwargs)
+            except Exception as exc:  # Ray raises ConnectionError, RuntimeError, ValueError...
+                where = f" at {address}" if address else ""
+                raise ConfigurationError(f"cannot start or reach Ray{where} ({type(exc).__name__})") from exc
         self.workers = int(ray.cluster_resources().get("CPU", workers or 1))
         self._remote = ray.remote(run_job).options(max_retries=1)
         self._policy_ref = ray.put(policy)

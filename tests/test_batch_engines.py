@@ -63,6 +63,17 @@ class TestEngines:
             assert value.encode() not in all_output_bytes(tmp_path / "ray")
 
 
+    @pytest.mark.parametrize("workers", [1, 2])
+    def test_a_detector_that_cannot_load_fails_every_document_with_the_reason(
+            self, workers: int, small_corpus: Path, tmp_path: Path) -> None:
+        """A missing spaCy model: each document fails saying so, nothing is written, no crash."""
+        policy = {"name": "broken", "extends": "general", "detect": {"spacy_model": "no_such_model_pkg"}}
+        report = run_batch([small_corpus], tmp_path / "out", policy=policy, workers=workers)
+        assert report.done == 0 and len(report.failed) == 6
+        assert all("no_such_model_pkg" in reason and "not installed" in reason for _, reason in report.failed)
+        assert not list((tmp_path / "out").glob("d*/*.txt"))
+
+
 class TestKilledRun:
     def test_sigkill_leaves_only_whole_outputs_and_a_rerun_resumes(self, tmp_path: Path, warm_router: Any) -> None:
         """kill -9 mid-batch: every output present is complete; the rerun skips them and finishes the rest."""
