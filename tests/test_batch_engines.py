@@ -38,14 +38,14 @@ class TestEngines:
     @pytest.mark.parametrize("start", ["fork", "spawn"])
     def test_process_pool_gives_the_same_outputs_as_in_process(self, start: str, small_corpus: Path,
                                                                tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-        """Two workers (forked, or spawned fresh and loading their models): byte-identical outputs."""
+        """Two workers (forked, or spawned fresh and loading their models), verify jobs too: same outputs."""
         import multiprocessing
 
         import privroute.batch_engine
 
         monkeypatch.setattr(privroute.batch_engine, "_context", lambda: multiprocessing.get_context(start))
         inline = run_batch([small_corpus], tmp_path / "inline")
-        pooled = run_batch([small_corpus], tmp_path / "pool", workers=2)
+        pooled = run_batch([small_corpus], tmp_path / "pool", workers=2, verify=True)
         assert (pooled.engine, pooled.workers, pooled.done, pooled.failed) == ("pool", 2, 6, ())
         assert outputs(tmp_path / "pool") == outputs(tmp_path / "inline")
         assert inline.entities == pooled.entities
