@@ -261,14 +261,20 @@ class _Batch:
     # -- setup -----------------------------------------------------------
 
     def _load_mapping(self) -> None:
+        """Continue an existing mapping file, even with --force: it may be the only key to
+        outputs this run does not touch, so it is extended, never dropped."""
         path, key = self.opts.mapping, self.opts.mapping_key
-        previous = None
+        previous: dict[str, Any] = {}
         if path is not None and key is not None and path.exists():
             previous = load_mapping(path, key.get_secret_value())
+            if bool(previous.get("consistent")) != self.opts.consistent:
+                made = "with" if previous.get("consistent") else "without"
+                raise BatchUsageError(f"{path} was written by a run {made} --consistent; "
+                                      "use the same mode or another mapping file")
         if self.opts.consistent:
-            tokens = (previous or {}).get("tokens", {}) if not self.opts.force else {}
+            tokens = previous.get("tokens", {})
             self.shared_vault = vault_from_entries(tokens) if tokens else Vault()
-        elif previous and not self.opts.force:
+        else:
             self.doc_tokens = dict(previous.get("documents", {}))
 
     def _resume_allowed(self) -> bool:

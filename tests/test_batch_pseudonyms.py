@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from privroute.batch import _edit
+from privroute.batch import BatchUsageError, _edit
 from privroute.batch_engine import residual_pii
 from privroute.detect.base import Entity
 from privroute.formats import _apply_to_segments
@@ -86,6 +86,19 @@ class TestConsistentPseudonyms:
         assert (report.done, report.skipped) == (1, 2)
         assert (out / "c.txt").read_text().startswith("Cc <EMAIL_ADDRESS_1> and ")
         assert set(load_mapping(mapping, KEY)["tokens"]) >= {"<EMAIL_ADDRESS_1>", "<EMAIL_ADDRESS_2>"}
+
+    def test_force_and_mode_changes_never_drop_an_existing_mapping(self, two_docs: Path, tmp_path: Path) -> None:
+        """--force keeps (and continues) the tokens; switching --consistent off on the same file is refused."""
+        out, mapping = tmp_path / "out", tmp_path / "map.enc"
+        run([two_docs], out, consistent=True, mapping=mapping, mapping_key=KEY)
+        before = load_mapping(mapping, KEY)["tokens"]
+        assert run([two_docs / "b.txt"], tmp_path / "other", consistent=True, force=True, mapping=mapping,
+                   mapping_key=KEY).done == 1
+        assert (tmp_path / "other" / "b.txt").read_text() == "Only <EMAIL_ADDRESS_2> was copied."
+        assert load_mapping(mapping, KEY)["tokens"] == before
+        with pytest.raises(BatchUsageError, match="with --consistent"):
+            run([two_docs], out, mapping=mapping, mapping_key=KEY)
+        assert load_mapping(mapping, KEY)["tokens"] == before
 
     def test_per_document_mapping_is_kept_per_output(self, two_docs: Path, tmp_path: Path) -> None:
         """Without --consistent the mapping is one table per output file."""
