@@ -49,7 +49,8 @@ DEMO_PROMPTS: dict[str, tuple[str, ...]] = {
         "Give me three tips for writing clear release notes.",
         "Write a thank-you note to Sam Carter, sam.carter@example.com, for the review.",
         "My password: hunter2-correct-horse. Is it strong?",
-        "Summarise this list of 50 customers and their emails.",
+        "Deduplicate this customer contact list: "
+        + ", ".join(f"customer{i:02d}@example.com" for i in range(45)),
     ),
 }
 
@@ -74,7 +75,7 @@ def run_demo(policy_name: str) -> None:
         router = Router(policy, frontier=_frontier_standin(stack))
         click.secho(f"privroute demo: policy {policy.name!r} ({policy.description.strip()})\n", bold=True)
         for number, prompt in enumerate(prompts, 1):
-            click.secho(f"[{number}] prompt: {prompt}", bold=True)
+            click.secho(f"[{number}] prompt: {_clip(prompt)}", bold=True)
             try:
                 result = router.route(prompt, max_tokens=96)
             except Blocked as exc:
@@ -90,4 +91,8 @@ def run_demo(policy_name: str) -> None:
             click.echo(f"    entities : {', '.join(f'{t}={n}' for t, n in decision.entity_counts) or '-'}")
             click.echo(f"    sent     : {'nothing (answered on this machine)' if result.sent is None else result.sent}")
             click.echo(f"    backend  : {result.backend} ({result.model})")
-            click.echo(f"    answer   : {' '.join(result.answer.split())[:400]}\n")
+            click.echo(f"    answer   : {_clip(' '.join(result.answer.split()), 400)}\n")
+
+
+def _clip(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} chars)"
