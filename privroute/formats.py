@@ -224,7 +224,10 @@ def _json_render(data: bytes, extracted: Extracted, edits: Sequence[Edit]) -> by
 
 def _jsonl_extract(data: bytes, options: FormatOptions) -> Extracted:
     text, bom = decode_text(data)
-    lines = text.splitlines(keepends=True)
+    # Only "\n" ends a JSONL record: str.splitlines would also cut at U+2028 and other
+    # separators that JSON allows raw inside strings.
+    parts = text.split("\n")
+    lines = [part + "\n" for part in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
     values: list[Any] = []
     strings: list[str] = []
     for number, line in enumerate(lines, start=1):

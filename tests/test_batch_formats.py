@@ -75,6 +75,12 @@ class TestRoundTrips:
         assert round_trip(".jsonl", data) == data
 
 
+    def test_jsonl_line_separator_inside_a_string_is_not_a_record_break(self) -> None:
+        """U+2028 is legal raw inside a JSON string; only newline ends a record."""
+        data = '{"a": "x\u2028y"}\n{"b": 1}\n'.encode()
+        assert round_trip(".jsonl", data).decode().split("\n")[0] == '{"a": "x\u2028y"}'
+
+
 class TestScanning:
     @settings(max_examples=60, deadline=None)
     @given(st.text(alphabet="ab \n", min_size=1, max_size=400), st.integers(20, 80))
