@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from .batch_discover import BatchUsageError, Item, discover, ensure_outside_inputs
 from .batch_engine import Analysed, Job, make_engine
@@ -122,7 +122,11 @@ def redact_files(
     Raises BatchUsageError (nothing done) when the run cannot start safely;
     per-document problems are in the report instead.
     """
-    opts = BatchOptions(**options)
+    try:
+        opts = BatchOptions(**options)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'options'}: {e['msg']}" for e in exc.errors())
+        raise BatchUsageError(f"invalid batch options ({problems})") from None
     loaded = load_policy(policy)
     return _Batch(inputs, Path(out_dir), loaded, opts, progress).run()
 

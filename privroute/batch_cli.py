@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 import click
-from pydantic import ValidationError
 
 from .errors import ConfigurationError, MissingDependency, PolicyError
 
@@ -102,9 +101,6 @@ def run_batch_cli(
         report = redact_files(list(inputs), out_dir=out_dir, policy=policy, progress=bar, **options)
     except (BatchUsageError, MappingError, PolicyError, MissingDependency, ConfigurationError) as exc:
         return _usage(str(exc))
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        return _usage(f"invalid batch options ({problems})")
     finally:
         if bar is not None:
             bar.close()

@@ -231,6 +231,14 @@ class TestInputSafety:
             run([corpus], tmp_path / "out", mapping=corpus / "map.enc", mapping_key="k" * 20)
         assert not (corpus / "map.enc").exists() and not (tmp_path / "out").exists()
 
+    def test_unknown_or_invalid_options_are_usage_errors(self, corpus: Path, tmp_path: Path) -> None:
+        """A typo in an option name or a bad value stops the run before it starts."""
+        with pytest.raises(BatchUsageError, match="consistant"):
+            run([corpus], tmp_path / "out", consistant=True)
+        with pytest.raises(BatchUsageError, match="engine"):
+            run([corpus], tmp_path / "out", engine="spark")
+        assert not (tmp_path / "out").exists()
+
     def test_inputs_are_never_modified(self, corpus: Path, tmp_path: Path) -> None:
         """Every input byte is the same after a run."""
         before = tree_digest(corpus)
