@@ -315,3 +315,11 @@ class TestReport:
         assert data["failed"] == [{"path": str(corpus / "empty.txt"), "reason": "empty file"}]
         assert all(isinstance(n, int) and n > 0 for n in data["entities"].values())
         assert "PLACEHOLDER" not in data["entities"]
+
+    def test_progress_callback_counts_every_document_up_to_the_total(self, corpus: Path, tmp_path: Path) -> None:
+        """progress(finished, total, elapsed) rises by one per document and ends at the total."""
+        calls: list[tuple[int, int]] = []
+        run([corpus], tmp_path / "out", progress=lambda done, total, _elapsed: calls.append((done, total)))
+        assert [done for done, _ in calls] == list(range(1, 9))
+        assert {total for _, total in calls} == {8}
+
