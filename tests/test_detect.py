@@ -89,6 +89,19 @@ class TestContract:
         entity = general.detect("SSN 536-22-8147")[0]
         assert "536" not in repr(entity) and "536" not in repr(general)
 
+    def test_long_text_is_detected_in_chunks_with_original_offsets(self, general: Detector,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+        """Texts longer than a chunk are cut at line breaks; offsets still index the whole text."""
+        from privroute.detect import presidio
+
+        line = "Ticket for Jane Roe, jane.roe@example.com, card 4111 1111 1111 1111.\n"
+        text = line * 12
+        whole = [(e.start, e.end, e.type) for e in general.detect(text)]
+        monkeypatch.setattr(presidio, "CHUNK_CHARS", 200)
+        chunked = [(e.start, e.end, e.type) for e in general.detect(text)]
+        assert chunked == whole
+        assert sum(text[s:e] == "jane.roe@example.com" for s, e, _ in chunked) == 12
+
     def test_merge_keeps_union_and_best_type(self) -> None:
         """Overlapping spans become their union, typed by the best-scoring member."""
         merged = merge_overlaps([Entity(0, 5, "A", 0.5), Entity(3, 9, "B", 0.9), Entity(10, 12, "C", 0.4)])

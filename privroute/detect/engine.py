@@ -29,7 +29,6 @@ _PRESIDIO_RECOGNIZERS = (
     "IbanRecognizer",
     "IpRecognizer",
     "PhoneRecognizer",
-    "UrlRecognizer",
     "UsSsnRecognizer",
     "UsItinRecognizer",
     "UsPassportRecognizer",
@@ -56,6 +55,32 @@ def _offline_email_recognizer(tld_extractor: Any, language: str) -> Any:
             return tld_extractor(pattern_text).fqdn != ""
 
     return OfflineEmailRecognizer(supported_language=language)
+
+
+def _offline_url_recognizer(tld_extractor: Any, language: str) -> Any:
+    """Presidio's URL recognizer with linear-time patterns, validated on the offline suffix list.
+
+    Presidio's own pattern (``[a-z0-9.\\-]{1,253}[.](tld|...)`` tried at every
+    position) takes seconds on a few kilobytes of dotted text: a cheap way to
+    stall a proxy. Here a host is matched label by label from a word start only.
+    """
+    from presidio_analyzer import Pattern
+    from presidio_analyzer.predefined_recognizers import UrlRecognizer
+
+    host = r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,24}(?![\w-])"
+    path = r"(?:[/?#][^\s<>\"'()]*)?"
+    patterns = [
+        Pattern("Url with scheme", rf"(?i)\bhttps?://[^\s<>\"'()]+", 0.6),
+        Pattern("Url without scheme", rf"(?i)(?<![\w.@/-]){host}{path}", 0.5),
+    ]
+
+    class OfflineUrlRecognizer(UrlRecognizer):
+        def validate_result(self, pattern_text: str) -> bool:
+            stripped = pattern_text.split("://", 1)[-1]
+            parts = tld_extractor(stripped)
+            return bool(parts.suffix and parts.domain)
+
+    return OfflineUrlRecognizer(patterns=patterns, supported_language=language)
 
 
 def _spacy_recognizer(language: str) -> Any:
@@ -107,6 +132,7 @@ def build_analyzer(config: "DetectConfig", nlp: Any, tld_extractor: Any,
     registry = RecognizerRegistry(supported_languages=[language])
     registry.add_recognizer(_spacy_recognizer(language))
     registry.add_recognizer(_offline_email_recognizer(tld_extractor, language))
+    registry.add_recognizer(_offline_url_recognizer(tld_extractor, language))
     for class_name in _PRESIDIO_RECOGNIZERS:
         recognizer_class = getattr(predefined, class_name)
         registry.add_recognizer(recognizer_class(supported_language=language))
@@ -228,6 +254,7 @@ def _common_word(value: str, result: Any, english: frozenset[str]) -> bool:
 
 
 _EDGE_WORD = re.compile(r"\S+")
+_STREETISH = re.compile(r"[^\W\d_]{3,}[\w'’.-]*[ \t]+\d{1,5}[A-Za-z]?\b|\b\d{1,5}[A-Za-z]?[ \t]+[^\W\d_]{3,}")
 
 
 def _trim_common_words(text: str, result: Any, english: frozenset[str]) -> None:
@@ -267,7 +294,10 @@ def post_filter(text: str, results: Iterable[Any], english: frozenset[str] = fro
                 text, value, result.end, result.entity_type):
             continue
         elif result.entity_type in ("PERSON", "ORGANIZATION") and any(ch.isdigit() for ch in value):
-            result.entity_type = "STREET_ADDRESS"  # "Lindenstraße 12" is not a person
+            if _STREETISH.search(value):
+                result.entity_type = "STREET_ADDRESS"  # "Lindenstraße 12" is not a person
+            elif result.entity_type == "PERSON":
+                continue  # names hold no digits
         elif result.entity_type == "PHONE_NUMBER" and _FAX.search(text, max(0, result.start - 24), result.start):
             result.entity_type = "FAX_NUMBER"
         yield result

@@ -62,6 +62,7 @@ _NEEDED_COMPONENTS = ("ner", "entity_ruler", "span_ruler")
 
 _nlp_cache: dict[str, Any] = {}
 _nlp_lock = threading.Lock()
+_nlp_locks: dict[str, threading.Lock] = {}
 _detectors: dict[str, "PresidioDetector"] = {}
 _detectors_lock = threading.Lock()
 
@@ -84,6 +85,7 @@ def shared_nlp(model_name: str) -> Any:
                 ) from exc
             _keep_only_entity_components(nlp)
             _nlp_cache[model_name] = nlp
+            _nlp_locks[model_name] = threading.Lock()
         return nlp
 
 
@@ -137,9 +139,10 @@ class PresidioDetector:
                                                           self._english)
         self._entities = list(config.entities) or None
         self._allow = frozenset(value.strip().casefold() for value in config.allow_list if value.strip())
-        # spaCy does not promise thread safety for one pipeline; the regex
-        # recognizers are, so only the NLP pass is serialised.
-        self._nlp_lock = threading.Lock()
+        # spaCy does not promise thread safety for one pipeline (shared by every
+        # config on the model); the regex recognizers are, so only the NLP pass
+        # is serialised, on a lock that goes with the pipeline.
+        self._nlp_lock = _nlp_locks[config.spacy_model]
 
     def __repr__(self) -> str:
         return f"PresidioDetector(model={self.config.spacy_model!r}, entities={len(self.config.entities) or 'all'})"
@@ -147,6 +150,19 @@ class PresidioDetector:
     def detect(self, text: str) -> tuple[Entity, ...]:
         if not isinstance(text, str):
             raise TypeError(f"detect() needs a str, not {type(text).__name__}")
+        if not text.strip():
+            return ()
+        if len(text) <= CHUNK_CHARS:
+            return self._detect_one(text)
+        # spaCy refuses texts over its max_length, and long texts are paragraphs
+        # anyway: detect chunk by chunk, cut at line breaks (else white space).
+        entities: list[Entity] = []
+        for start, end in _chunks(text, CHUNK_CHARS):
+            entities.extend(Entity(e.start + start, e.end + start, e.type, e.score, e.source)
+                            for e in self._detect_one(text[start:end]))
+        return merge_overlaps(entities)
+
+    def _detect_one(self, text: str) -> tuple[Entity, ...]:
         if not text.strip():
             return ()
         normalized = normalize(text) if self.config.normalize else Normalized(text, text)
@@ -194,6 +210,24 @@ class PresidioDetector:
 
 
 _OPENERS, _CLOSERS = "([{<", ")]}>"
+
+
+CHUNK_CHARS = 100_000
+
+
+def _chunks(text: str, size: int) -> list[tuple[int, int]]:
+    """(start, end) pieces of at most ``size`` characters, cut after a line break or space."""
+    pieces, start = [], 0
+    while start < len(text):
+        end = min(len(text), start + size)
+        if end < len(text):
+            cut = text.rfind("\n", start + size // 2, end)
+            if cut < 0:
+                cut = max(text.rfind(" ", start + size // 2, end), text.rfind("\t", start + size // 2, end))
+            end = cut + 1 if cut >= 0 else end
+        pieces.append((start, end))
+        start = end
+    return pieces
 
 
 def _trim(text: str, start: int, end: int) -> tuple[int, int]:

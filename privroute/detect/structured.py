@@ -82,18 +82,21 @@ def _tables(text: str) -> Iterator[Hit]:
     if "\n" not in text:
         return
     lines = [(m.start(), m.group()) for m in re.finditer(r"[^\n]+", text)]
-    for index, (offset, line) in enumerate(lines[:-1]):
+    index = 0
+    while index < len(lines) - 1:
+        offset, line = lines[index]
+        index += 1
         for delimiter in _DELIMITERS:
-            if line.count(delimiter) < 1:
+            header = _header(line, delimiter)
+            if header is None:
                 continue
-            header = [line[s:e].strip().strip("\"'") for s, e in _cells(line, delimiter)]
-            types = [field_type(name) if name and not any(ch.isdigit() for ch in name) else None for name in header]
-            if not any(types) or any(len(name) > 40 for name in header):
-                continue
-            for row_offset, row in lines[index + 1:]:
+            types = [field_type(name) for name in header]
+            while index < len(lines):
+                row_offset, row = lines[index]
                 cells = _cells(row, delimiter)
                 if len(cells) != len(header):
                     break
+                index += 1  # a row is never read as another table's header
                 for (start, end), type_ in zip(cells, types):
                     value = row[start:end].strip().strip("\"'")
                     if type_ is None or value.lower() in _NOT_VALUES:
@@ -102,6 +105,20 @@ def _tables(text: str) -> Iterator[Hit]:
                     begin = row_offset + start + lead
                     yield Hit(begin, begin + len(value), type_, 0.7)
             break
+
+
+_HEADER_CELL = re.compile(r"[A-Za-z_][\w .()/#-]{0,30}")
+
+
+def _header(line: str, delimiter: str) -> list[str] | None:
+    """The column names when ``line`` is a table header (short names, half of them personal fields)."""
+    if line.count(delimiter) < 1:
+        return None
+    names = [line[s:e].strip().strip("\"'") for s, e in _cells(line, delimiter)]
+    if not all(_HEADER_CELL.fullmatch(name) and len(name.split()) <= 3 for name in names):
+        return None
+    known = sum(field_type(name) is not None for name in names)
+    return names if known and known * 2 >= len(names) else None
 
 
 STRUCTURED_FINDERS = (_key_values, _tables)
