@@ -6,6 +6,8 @@ import threading
 from collections.abc import Iterable
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import privroute
 from privroute.detect import Detector, Entity, detector_for
@@ -51,6 +53,17 @@ class TestContract:
         assert "lena.fischer＠web.de" in values
         assert "(2O2) 555-O147" in values
         assert "4111\u200b1111\u200b1111\u200b1111" in values
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(st.lists(st.one_of(st.text(max_size=30), st.sampled_from([
+        "jane@example.com", " at ", " dot ", "4111 1111 1111 1111", "Mr. ", "MRN: ", "\u202e", "\u200b", "&#64;",
+        "%40", "name: ", "\n", ",", "12 Main Street", "５", "О", "eyJhIjoiYiJ9", "ID:", "Anna S.", "-\n"])),
+        max_size=12).map("".join))
+    def test_any_text_gives_valid_spans(self, general: Detector, text: str) -> None:
+        """On arbitrary text: no exception, spans sorted, disjoint, non-empty and inside the text."""
+        entities = general.detect(text)
+        assert all(0 <= e.start < e.end <= len(text) for e in entities)
+        assert all(a.end <= b.start for a, b in zip(entities, entities[1:]))
 
     def test_detector_is_cached_per_config(self) -> None:
         """The same config gives the same detector; a different one gives another."""

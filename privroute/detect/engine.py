@@ -21,7 +21,30 @@ from .recognizers import make_finder_recognizer, make_spec_recognizer
 if TYPE_CHECKING:
     from ..policy import DetectConfig
 
-__all__ = ["build_analyzer", "post_filter", "is_identifying_date"]
+__all__ = ["PRESIDIO_RENAMES", "SPACY_LABELS", "build_analyzer", "is_identifying_date", "post_filter"]
+
+# spaCy label -> privroute entity type. CARDINAL, ORDINAL, MONEY, PERCENT,
+# QUANTITY, PRODUCT, EVENT, WORK_OF_ART, LAW and LANGUAGE are not identifiers.
+SPACY_LABELS: dict[str, str] = {
+    "PERSON": "PERSON",
+    "PER": "PERSON",
+    "GPE": "LOCATION",
+    "LOC": "LOCATION",
+    "FAC": "LOCATION",
+    "ORG": "ORGANIZATION",
+    "NORP": "NRP",
+    "DATE": "DATE_TIME",
+    "TIME": "DATE_TIME",
+}
+
+# Presidio's names for the types it recognises -> the names privroute policies use.
+PRESIDIO_RENAMES: dict[str, str] = {
+    "MEDICAL_LICENSE": "LICENSE_NUMBER",
+    "US_MBI": "HEALTH_PLAN_ID",
+    "US_HEALTH_INSURANCE_MEMBER_ID": "HEALTH_PLAN_ID",
+    "UK_PASSPORT": "US_PASSPORT",
+    "ABA_ROUTING_NUMBER": "ROUTING_NUMBER",
+}
 
 # Presidio's own pattern recognizers worth their cost for the types privroute uses.
 _PRESIDIO_RECOGNIZERS = (
@@ -102,7 +125,6 @@ def build_analyzer(config: "DetectConfig", nlp: Any, tld_extractor: Any,
     from .names import NAME_TYPES, name_finders
     from .patterns import PATTERN_FINDERS, PATTERN_TYPES
     from .structured import STRUCTURED_FINDERS, STRUCTURED_TYPES
-    from .presidio import SPACY_LABELS
 
     language = config.language
     ner_config = NerModelConfiguration(

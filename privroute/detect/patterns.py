@@ -22,7 +22,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from .recognizers import Hit, context_before, iban_ok, luhn_ok
@@ -430,7 +430,6 @@ def _addresses(text: str) -> Iterator[Hit]:
 # ---------------------------------------------------------------- encoded values
 
 _BASE64 = re.compile(r"(?<![A-Za-z0-9+/=_-])[A-Za-z0-9+/_-]{12,}={0,2}(?![A-Za-z0-9+/=_-])")
-_INNER_FINDERS = ()  # filled below, once every finder exists
 
 
 def _decoded(token: str) -> str | None:
@@ -457,6 +456,7 @@ def _encoded(text: str) -> Iterator[Hit]:
         decoded = _decoded(token)
         if decoded is None:
             continue
+        # The decoded text goes through the finders that need no NLP (defined below).
         types = [h.type for finder in _INNER_FINDERS for h in finder(decoded)]
         if _JSON_NAME.search(decoded):
             types.append("PERSON")
@@ -477,7 +477,7 @@ def _old_ages(text: str) -> Iterator[Hit]:
 
 _INNER_FINDERS = (_digit_chains, _emails, _ibans, _labeled_ids)
 
-PATTERN_FINDERS: tuple[Iterable, ...] = (
+PATTERN_FINDERS: tuple[Callable[[str], Iterable[Hit]], ...] = (
     _digit_chains, _spelled_numbers, _spelled_dates, _emails, _ibans, _labeled_ids, _addresses, _encoded,
     _old_ages,
 )

@@ -22,7 +22,11 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigurationError, MissingDependency
 from .base import Entity
+from .engine import PRESIDIO_RENAMES, SPACY_LABELS, build_analyzer, post_filter
+from .lexicon import english_words
+from .names import grow_people, signature_blocks
 from .normalize import Normalized, normalize
+from .patterns import assemble_addresses
 
 if TYPE_CHECKING:
     from ..policy import DetectConfig
@@ -30,29 +34,6 @@ if TYPE_CHECKING:
 __all__ = ["PresidioDetector", "presidio_detector", "shared_nlp", "SPACY_LABELS"]
 
 log = logging.getLogger("privroute.detect")
-
-# spaCy label -> privroute entity type. CARDINAL, ORDINAL, MONEY, PERCENT,
-# QUANTITY, PRODUCT, EVENT, WORK_OF_ART, LAW and LANGUAGE are not identifiers.
-SPACY_LABELS: dict[str, str] = {
-    "PERSON": "PERSON",
-    "PER": "PERSON",
-    "GPE": "LOCATION",
-    "LOC": "LOCATION",
-    "FAC": "LOCATION",
-    "ORG": "ORGANIZATION",
-    "NORP": "NRP",
-    "DATE": "DATE_TIME",
-    "TIME": "DATE_TIME",
-}
-
-# Presidio's names for the types it recognises -> the names privroute policies use.
-_PRESIDIO_RENAMES: dict[str, str] = {
-    "MEDICAL_LICENSE": "LICENSE_NUMBER",
-    "US_MBI": "HEALTH_PLAN_ID",
-    "US_HEALTH_INSURANCE_MEMBER_ID": "HEALTH_PLAN_ID",
-    "UK_PASSPORT": "US_PASSPORT",
-    "ABA_ROUTING_NUMBER": "ROUTING_NUMBER",
-}
 
 # Detection reads only the named entities: the parser, tagger and lemmatizer
 # are more than half of spaCy's time and feed nothing privroute uses (Presidio's
@@ -127,12 +108,8 @@ class PresidioDetector:
     name = "presidio"
 
     def __init__(self, config: "DetectConfig") -> None:
-        from .engine import build_analyzer
-
         self.config = config
         self._nlp = shared_nlp(config.spacy_model)
-        from .lexicon import english_words
-
         self._english = english_words(self._nlp)
         self._stop_words = frozenset(getattr(self._nlp.Defaults, "stop_words", ()))
         self._analyzer, self._nlp_engine = build_analyzer(config, self._nlp, offline_tld_extractor(),
@@ -181,11 +158,9 @@ class PresidioDetector:
         return self.config.thresholds.get(type_, self.config.threshold)
 
     def _finish(self, text: str, normalized: Normalized, results: Iterable[Any]) -> tuple[Entity, ...]:
-        from .engine import post_filter
-
         entities: list[Entity] = []
         for result in post_filter(normalized.text, results, self._english):
-            type_ = _PRESIDIO_RENAMES.get(result.entity_type, result.entity_type)
+            type_ = PRESIDIO_RENAMES.get(result.entity_type, result.entity_type)
             if self._entities is not None and type_ not in self._entities:
                 continue
             if result.score < self._threshold(type_):
@@ -199,9 +174,6 @@ class PresidioDetector:
             source = (result.recognition_metadata or {}).get("recognizer_name", "") if hasattr(
                 result, "recognition_metadata") else ""
             entities.append(Entity(start, end, type_, float(result.score), str(source)))
-        from .names import grow_people, signature_blocks
-        from .patterns import assemble_addresses
-
         assembled = assemble_addresses(text, list(merge_overlaps(entities)))
         people = list(merge_overlaps(grow_people(text, list(merge_overlaps(assembled)), self._english)))
         if self._entities is None or {"TITLE", "ORGANIZATION"} & set(self._entities):

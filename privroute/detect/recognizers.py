@@ -1,9 +1,9 @@
 """Recognizer plumbing: checksums, hits, context, and the Presidio adapters.
 
 privroute's own recognizers are plain functions ``find(text) -> Iterable[Hit]``
-(patterns.py, names.py); ``FinderRecognizer`` runs a group of them inside
+(patterns.py, names.py); ``make_finder_recognizer`` runs a group of them inside
 Presidio as one recognizer, which costs far less than one Presidio
-PatternRecognizer per regex. ``SpecRecognizer`` turns a policy's
+PatternRecognizer per regex. ``make_spec_recognizer`` turns a policy's
 ``detect.recognizers`` entry (regexes with scores, context words, a deny list,
 a checksum) into a Presidio recognizer that honours the spec's own regex flags.
 """
@@ -20,14 +20,15 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CHECKSUMS",
-    "FinderRecognizer",
     "Hit",
-    "SpecRecognizer",
     "context_before",
     "iban_ok",
     "luhn_ok",
+    "make_finder_recognizer",
+    "make_spec_recognizer",
     "mod97_ok",
     "npi_ok",
+    "words_pattern",
 ]
 
 CONTEXT_WINDOW = 48
@@ -151,9 +152,6 @@ def make_finder_recognizer(name: str, entities: Sequence[str], finders: Sequence
                             context=[])
 
 
-FinderRecognizer = make_finder_recognizer  # the public name for the factory
-
-
 def make_spec_recognizer(spec: "RecognizerSpec", language: str) -> Any:
     """A Presidio recognizer for one policy ``detect.recognizers`` entry."""
     flags = 0
@@ -165,7 +163,6 @@ def make_spec_recognizer(spec: "RecognizerSpec", language: str) -> Any:
         deny = re.compile(deny.pattern)
     context = words_pattern(spec.context)
     check = CHECKSUMS.get(spec.checksum)
-    finders: list[Finder] = []
 
     def find(text: str) -> Iterable[Hit]:
         for regex, score in patterns:
@@ -183,8 +180,5 @@ def make_spec_recognizer(spec: "RecognizerSpec", language: str) -> Any:
             for match in deny.finditer(text):
                 yield Hit(match.start(), match.end(), spec.entity, 1.0)
 
-    finders.append(find)
-    return make_finder_recognizer(f"policy:{spec.name}", [spec.entity], finders, language)
+    return make_finder_recognizer(f"policy:{spec.name}", [spec.entity], [find], language)
 
-
-SpecRecognizer = make_spec_recognizer
