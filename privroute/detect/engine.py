@@ -228,27 +228,33 @@ iban ssn atm asap mrn dob pin cvv cvc bic swift nhs vin ein tin itin npi dea id 
 _FAX = re.compile(r"\bfax\b|\bfacsimile\b", re.IGNORECASE)
 
 
-_ACRONYM = re.compile(r"[A-Z][A-Z0-9]{1,3}s?")
+_ACRONYM = re.compile(r"[A-Z][A-Z0-9]{1,3}s?|[A-Z]{2,5}-?\d{1,2}[A-Z]?")
 _ROLE_WORDS = frozenset("patient pt client customer doctor dr nurse mother father daughter son wife husband "
                         "family caregiver provider physician surgeon resident attending".split())
 
 
-def _not_a_name(text: str, value: str, end: int, type_: str) -> bool:
+def _not_a_name(text: str, value: str, end: int, type_: str, english: frozenset[str] = frozenset()) -> bool:
     """Digits, field labels, roles, clinical acronyms, drugs and eponyms are not names or places."""
     stripped = value.strip()
     if not any(ch.isalpha() for ch in stripped) or stripped.lower() in _LABEL_WORDS:
         return True
     words = stripped.split()
+    if type_ == "LOCATION":
+        # Towns are often written in capitals ("HART", "ESPOO"): only clinical words, and
+        # lower-case ordinary words around them ("HER2+ breast"), are not places.
+        from .lexicon import is_clinical
+
+        def not_a_place(word: str) -> bool:
+            bare = word.strip(".,+")
+            return (is_clinical(re.sub(r"['’]s$", "", bare), text, end) or (word.islower() and bare in english)
+                    or (_ACRONYM.fullmatch(bare) is not None and any(ch.isdigit() for ch in bare)))
+
+        return all(not_a_place(w) for w in words)
     if any(ch.isdigit() for ch in stripped):
         # "Cr 2.1", "DOB 04/12/1951" are jargon; "Puruntie 82" is kept (and retyped an address).
         return all(_jargon(w, text, end) for w in words if any(ch.isalpha() for ch in w))
     if type_ == "PERSON" and all(re.sub(r"['’]s$", "", w.lower()) in _ROLE_WORDS for w in words):
         return True  # "Patient", "Nurse"
-    if type_ == "LOCATION":
-        # Towns are often written in capitals ("HART", "ESPOO"): only drugs and eponyms are dropped.
-        from .lexicon import is_clinical
-
-        return all(is_clinical(re.sub(r"['’]s$", "", w.strip(".,")), text, end) for w in words)
     return all(_jargon(w, text, end) for w in words)
 
 
@@ -256,7 +262,7 @@ def _jargon(word: str, text: str, end: int) -> bool:
     """An acronym, an abbreviation, a drug or an eponym: clinical shorthand, not a name."""
     from .lexicon import is_clinical
 
-    bare = re.sub(r"['’]s$", "", word.strip(".,;:()"))
+    bare = re.sub(r"['’]s$", "", word.strip(".,;:()+"))
     if not bare:
         return True
     if _ACRONYM.fullmatch(bare) or "/" in bare or (len(bare) <= 4 and any(ch.isupper() for ch in bare[1:])):
@@ -313,7 +319,7 @@ def post_filter(text: str, results: Iterable[Any], english: frozenset[str] = fro
                 result.entity_type = "ZIP_CODE"
                 result.score = min(result.score, 0.45)
         elif result.entity_type in ("PERSON", "ORGANIZATION", "LOCATION", "NRP") and _not_a_name(
-                text, value, result.end, result.entity_type):
+                text, value, result.end, result.entity_type, english):
             continue
         elif result.entity_type in ("PERSON", "ORGANIZATION") and any(ch.isdigit() for ch in value):
             if _STREETISH.search(value):

@@ -31,6 +31,11 @@ prednisone medrol decadron solumedrol xeljanz rinvoq otezla cosentyx taltz orenc
 repatha praluent leqvio nurtec ubrelvy aimovig emgality botox prolia evenity forteo fosamax boniva reclast
 viagra cialis flomax proscar avodart detrol myrbetriq premarin estrace yaz nuvaring mirena nexplanon depo
 epipen glucagon baqsimi dexcom libre omnipod medtronic tandem humulin novolin afrezza
+zofran phenergan reglan toradol dilantin haldol lovenox colace senna miralax dulcolax restoril rocephin zosyn
+unasyn levophed precedex versed glucotrol amaryl actos methadone fentanyl propofol heparin aspirin
+apgar brca brca1 brca2 her2 kras braf alk pd-l1 pdl1 hla hpv hiv hcv hbv ebv cmv rsv mrsa vre c.diff
+guillain-barré guillain-barre epstein-barr swan-ganz roux-en-y stevens-johnson creutzfeldt-jakob
+wolff-parkinson-white charcot-marie-tooth non-hodgkin
 covid sars hba1c troponin creatinine bnp inr ekg ecg
 post-op pre-op postop preop post-operative pre-operative copd chf cad ckd gerd uti dvt pe mi cva tia afib
 cr na cl bun hgb hct wbc rbc plt alt ast alp ldl hdl tsh ptt crcl egfr gfr a1c ldh ck
@@ -42,7 +47,9 @@ icu nicu picu er ed or pacu mri ct pet cbc bmp cmp abg bp hr rr spo2 npo prn bid
 _EPONYM_FOLLOWERS = re.compile(
     r"(?:['’]s)?\s+(?:disease|syndrome|sign|test|scale|score|criteria|classification|maneuver|manoeuvre|"
     r"procedure|reflex|palsy|phenomenon|ulcer|sarcoma|lymphoma|tumou?r|fracture|operation|repair|node|"
-    r"node|cyst|hernia|anomaly|triad|disorder|thyroiditis|encephalopathy|esophagus|oesophagus|coma)\b",
+    r"node|cyst|hernia|anomaly|triad|disorder|thyroiditis|encephalopathy|esophagus|oesophagus|coma|virus|"
+    r"catheter|point|wort|fundoplication|bypass|line|tube|stockings?|boot|splint|index|rule|staging|grade|"
+    r"position|incision|forceps|solution|block|cells?|bodies|body|protocol|method|technique|effect|law)\b",
     re.IGNORECASE)
 
 # Drug-name stems (INN): generics are rarely capitalised, but people type them so.
@@ -86,6 +93,13 @@ def english_words(nlp: Any) -> frozenset[str]:
     words: set[str] = set(_MODERN_WORDS)
     for key in table.keys():
         words.update(word for word in table[key] if "_" not in word)
+    try:
+        # Irregular forms ("seen", "children") are keys of the exceptions table.
+        exceptions = nlp.get_pipe("lemmatizer").lookups.get_table("lemma_exc")
+        for key in exceptions.keys():
+            words.update(form for form in exceptions[key] if "_" not in form)
+    except (KeyError, AttributeError, ValueError):
+        pass
     return frozenset(words)
 
 

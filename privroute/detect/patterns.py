@@ -14,7 +14,7 @@ Hits. They are written for how people type, not for one data set:
 * identifiers after the label a form gives them (MRN, MR#, member id, policy,
   account, licence, certificate, device serial, VIN, case, docket, ...);
 * street addresses (English and continental layouts, units, military mail);
-* base64 blobs whose decoded text holds personal data.
+* base64 blobs that decode to text (``encoded_tokens``; the detector runs on what they hide).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from typing import Any
 
 from .recognizers import Hit, context_before, iban_ok, luhn_ok
 
-__all__ = ["PATTERN_FINDERS", "PATTERN_TYPES", "assemble_addresses", "classify_digits"]
+__all__ = ["PATTERN_FINDERS", "PATTERN_TYPES", "assemble_addresses", "classify_digits", "encoded_tokens"]
 
 PATTERN_TYPES: tuple[str, ...] = (
     "CREDIT_CARD", "US_SSN", "UK_NHS", "PHONE_NUMBER", "FAX_NUMBER", "ACCOUNT_NUMBER", "EMAIL_ADDRESS",
@@ -444,24 +444,19 @@ def _decoded(token: str) -> str | None:
     return decoded if decoded and printable / len(decoded) > 0.95 else None
 
 
-_JSON_NAME = re.compile(r"\"(?:name|full_?name|first_?name|last_?name|patient|client|user(?:name)?)\"\s*:\s*\"[^\"]{2,}",
-                        _I)
+def encoded_tokens(text: str) -> Iterator[tuple[int, int, str]]:
+    """(start, end, decoded text) of base64 tokens that decode to readable text.
 
-
-def _encoded(text: str) -> Iterator[Hit]:
+    The detector runs itself on the decoded text; a token hiding personal data
+    is redacted whole.
+    """
     for match in _BASE64.finditer(text):
         token = match.group()
         if token.isalpha() or token.isdigit():
             continue
         decoded = _decoded(token)
-        if decoded is None:
-            continue
-        # The decoded text goes through the finders that need no NLP (defined below).
-        types = [h.type for finder in _INNER_FINDERS for h in finder(decoded)]
-        if _JSON_NAME.search(decoded):
-            types.append("PERSON")
-        if types:
-            yield Hit(match.start(), match.end(), types[0], 0.8)
+        if decoded is not None:
+            yield match.start(), match.end(), decoded
 
 
 # ---------------------------------------------------------------- ages
@@ -475,11 +470,8 @@ def _old_ages(text: str) -> Iterator[Hit]:
         yield Hit(match.start(), match.end(), "AGE_OVER_89", 0.85)
 
 
-_INNER_FINDERS = (_digit_chains, _emails, _ibans, _labeled_ids)
-
 PATTERN_FINDERS: tuple[Callable[[str], Iterable[Hit]], ...] = (
-    _digit_chains, _spelled_numbers, _spelled_dates, _emails, _ibans, _labeled_ids, _addresses, _encoded,
-    _old_ages,
+    _digit_chains, _spelled_numbers, _spelled_dates, _emails, _ibans, _labeled_ids, _addresses, _old_ages,
 )
 
 

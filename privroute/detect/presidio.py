@@ -26,7 +26,7 @@ from .engine import PRESIDIO_RENAMES, SPACY_LABELS, build_analyzer, post_filter
 from .lexicon import english_words
 from .names import grow_people, signature_blocks
 from .normalize import Normalized, normalize
-from .patterns import assemble_addresses
+from .patterns import assemble_addresses, encoded_tokens
 
 if TYPE_CHECKING:
     from ..policy import DetectConfig
@@ -139,12 +139,19 @@ class PresidioDetector:
                             for e in self._detect_one(text[start:end]))
         return merge_overlaps(entities)
 
-    def _detect_one(self, text: str) -> tuple[Entity, ...]:
+    def _detect_one(self, text: str, *, nested: bool = False) -> tuple[Entity, ...]:
         if not text.strip():
             return ()
         normalized = normalize(text) if self.config.normalize else Normalized(text, text)
         found = self._analyze(normalized.text)
-        return self._finish(text, normalized, found)
+        entities = self._finish(text, normalized, found)
+        if nested:
+            return entities
+        # An encoded blob is redacted whole when what it decodes to holds personal data.
+        hidden = [Entity(start, end, inner[0].type, 0.8, "privroute-encoded")
+                  for start, end, decoded in encoded_tokens(text)
+                  if (inner := self._detect_one(decoded, nested=True))]
+        return merge_overlaps([*entities, *hidden]) if hidden else entities
 
     def _analyze(self, text: str) -> list[Any]:
         language = self.config.language
