@@ -22,6 +22,10 @@ class TestFolds:
         """Full-width digits/letters (NFKC) and Devanagari digits turn into ASCII."""
         assert normalize("４１１１＠ｗｅｂ.de ९८७").text == "4111@web.de 987"
 
+    def test_dashes_become_hyphens(self) -> None:
+        """En/em dashes and minus signs between digit groups read as hyphens."""
+        assert normalize("536\u201322\u20148147 \u2212 1").text == "536-22-8147 - 1"
+
     def test_invisible_characters_are_dropped(self) -> None:
         """Zero-width joiners, soft hyphens and word joiners vanish."""
         assert normalize("Sar\u200cah Con\u200dnor 536\u00ad22\u2060" + "8147").text == "Sarah Connor 536228147"

@@ -82,14 +82,21 @@ class Normalized:
         return lo, hi
 
 
+# Dashes and minus signs people (and word processors) put between digit groups.
+_DASHES = frozenset("\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\u2043")
+
+
 def _cluster_output(cluster: str) -> str:
-    """NFKC of one base character and its combining marks, digits folded to ASCII."""
+    """NFKC of one base character and its combining marks, digits and dashes folded to ASCII."""
     out = unicodedata.normalize("NFKC", cluster)
     if out.isascii():
         return out
     folded = []
     for ch in out:
         if unicodedata.category(ch) == "Cf":
+            continue
+        if ch in _DASHES:
+            folded.append("-")
             continue
         if ch.isdigit() and not ch.isascii():
             value = unicodedata.decimal(ch, None)
