@@ -128,10 +128,17 @@ class TestObfuscationFamilies:
         ("Email: k e v i n . p a r k @ g m a i l . c o m", "k e v i n . p a r k @ g m a i l . c o m"),
         ("reach tom.becker(at)mailbox(dot)org for the file", "tom.becker(at)mailbox(dot)org"),
         ("customer mail is qnivq.ybcrm@cebgba.zr in ROT13", "qnivq.ybcrm@cebgba.zr"),
+        ("Mi correo es carlos.ruiz arroba gmail punto com", "carlos.ruiz arroba gmail punto com"),
+        ("contact john(dot)smith(at)gmail(dot)com asap", "john(dot)smith(at)gmail(dot)com"),
     ])
     def test_obfuscated_emails(self, general: Detector, text: str, value: str) -> None:
         """E-mails written with at/dot words, brackets, spaces or a made-up domain."""
         assert _covered(general, text, value)
+
+    @pytest.mark.parametrize("text", ["look at this dot now", "we met at noon dot the end", "aim at the dot."])
+    def test_at_and_dot_in_plain_sentences_are_not_emails(self, general: Detector, text: str) -> None:
+        """Ordinary sentences with 'at' and 'dot' are not mistaken for e-mails."""
+        assert "EMAIL_ADDRESS" not in _types(general, text)
 
     @pytest.mark.parametrize("text,value", [
         ("pay with 4 9 1 6 3 3 8 5 0 6 0 8 2 8 3 2 now", "4 9 1 6 3 3 8 5 0 6 0 8 2 8 3 2"),

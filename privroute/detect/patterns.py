@@ -178,8 +178,17 @@ def _spelled_dates(text: str) -> Iterator[Hit]:
 
 # ---------------------------------------------------------------- e-mails
 
-_AT_WORD = r"(?:\s*[\[({<]\s*(?:at|AT|@)\s*[\])}>]\s*|\s+(?:at|AT)\s+)"
-_DOT_WORD = r"(?:\s*[\[({<]\s*(?:dot|DOT|\.)\s*[\])}>]\s*|\s+(?:dot|DOT)\s+|\.)"
+# "at"/"dot" in words, bracketed or not, also as Spanish/Portuguese/French/German/Italian write them.
+_AT_NAMES = r"at|AT|arroba|arobase|klammeraffe|chiocciola"
+_DOT_NAMES = r"dot|DOT|punto|ponto|punkt"
+# Top-level domains accepted after a plain-word "dot" ("at gmail dot com"), where a
+# made-up one would turn ordinary sentences into e-mails.
+_COMMON_TLDS = frozenset("""
+com net org edu gov mil int io co uk de fr it es nl be ch at se no dk fi pl cz sk ru ua br mx ar cl ca au nz in
+jp cn kr tw hk sg my id ph th vn info biz me us eu ie pt gr hu ro bg hr si rs tr il ae sa za ng ke eg ma tn
+""".split())
+_AT_WORD = rf"(?:\s*[\[({{<]\s*(?:{_AT_NAMES}|@)\s*[\])}}>]\s*|\s+(?:{_AT_NAMES})\s+)"
+_DOT_WORD = rf"(?:\s*[\[({{<]\s*(?:{_DOT_NAMES}|\.)\s*[\])}}>]\s*|\s+(?:{_DOT_NAMES})\s+|\.)"
 _LOCAL = rf"[A-Za-z0-9][\w+-]*(?:{_DOT_WORD}[\w+-]+)*"
 _OBFUSCATED_EMAIL = re.compile(
     rf"(?<![\w.+-]){_LOCAL}(?:{_AT_WORD}|\s*@\s*)[A-Za-z0-9][\w-]*(?:{_DOT_WORD}[A-Za-z0-9][\w-]*)*"
@@ -193,9 +202,10 @@ def _emails(text: str) -> Iterator[Hit]:
         yield Hit(match.start(), match.end(), "EMAIL_ADDRESS", 0.75)
     for match in _OBFUSCATED_EMAIL.finditer(text):
         value = match.group()
-        if "@" in value or re.search(r"[\[({<]\s*(?:at|@)", value, _I):
+        if "@" in value or re.search(rf"[\[({{<]\s*(?:{_AT_NAMES}|@)", value, _I):
             yield Hit(match.start(), match.end(), "EMAIL_ADDRESS", 0.8)
-        elif re.search(r"\bdot\b", value, _I) or re.search(r"[._\d]", value.split()[0]):
+        elif (re.search(rf"\b(?:{_DOT_NAMES})\b", value, _I) or re.search(r"[._\d]", value.split()[0])) and (
+                re.split(r"\W+", value)[-1].lower() in _COMMON_TLDS):
             yield Hit(match.start(), match.end(), "EMAIL_ADDRESS", 0.65)
     if " @ " in text or re.search(r"\S @|@ \S", text):
         for match in _SPACED.finditer(text):
@@ -257,7 +267,7 @@ _LABELS: tuple[tuple[str, str], ...] = (
     ("ZIP_CODE", r"zip(?:\s*code)?|postal\s*code|post\s*code|postcode|plz"),
 )
 # The value holds a digit within its first token (so a following label word is never taken for it).
-_VALUE = r"((?=[A-Z]{0,12}[-./]?[0-9])[A-Z0-9](?:[A-Z0-9]|[-./ ](?=[A-Z0-9])){2,24})"
+_VALUE = r"((?=[A-Z]{0,12}[-./]?[0-9])[A-Z0-9](?:[A-Z0-9]|[-./](?=[A-Z0-9])| (?=[A-Z]{0,3}[0-9])){2,24})"
 _LABELED: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     (type_, re.compile(rf"\b(?:{label})(?:\s*(?:is|was|:|=|#|-|–)\s*|\s+){{1,2}}(?:of\s+)?{_VALUE}", _I))
     for type_, label in _LABELS
