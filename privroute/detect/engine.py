@@ -308,7 +308,7 @@ def post_filter(text: str, results: Iterable[Any], english: frozenset[str] = fro
         value = text[result.start:result.end]
         if result.entity_type in ("PERSON", "ORGANIZATION") and _common_word(value, result, english):
             continue
-        if result.entity_type == "PERSON" and english and " " in value.strip():
+        if result.entity_type in ("PERSON", "ORGANIZATION") and english and " " in value.strip():
             _trim_common_words(text, result, english)
             value = text[result.start:result.end]
         if result.entity_type == "DATE_TIME":

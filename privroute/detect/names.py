@@ -255,6 +255,11 @@ def _gazetteer_pairs(text: str, doc: Any, english: frozenset[str]) -> Iterator[H
             if token is None or not token.is_stop:
                 yield Hit(match.start(), match.end(), "PERSON", 0.45)
     for match in _FIRM.finditer(text):
+        if "," in match.group():
+            # "Davis, Reynolds and Williamson" is a firm; "Japanese, Korean and Swahili" is a list.
+            parts = [w.lower() for w in re.findall(r"[^\W\d_]+", match.group()) if w.lower() not in ("and",)]
+            if not all(w in last or not is_english(w, english) for w in parts):
+                continue
         yield Hit(match.start(), match.end(), "ORGANIZATION", 0.6)
     for match in _CAPITALISED.finditer(text):
         word = match.group().lower()
