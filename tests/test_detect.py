@@ -233,6 +233,23 @@ class TestObfuscationFamilies:
         for value in ("bоb.smith@gmail.com", "078\u200b-05\u200b-1120", "＋４４ ２０ ７９４６ ０９５８"):
             assert _covered(general, text, value)
 
+    @pytest.mark.parametrize("text,value", [
+        ("मरीज़ का फ़ोन +९१ ९८७६५ ४३२१० है", "+९१ ९८७६५ ४३२१०"),
+        ("رقم الضمان ٥٣٦-٢٢-٨١٤٧", "٥٣٦-٢٢-٨١٤٧"),
+        ("Please email robert.ander-\nson@company.co.uk today", "robert.ander-\nson@company.co.uk"),
+        ("card 4111\n1111\n1111\n1111 ok", "4111\n1111\n1111\n1111"),
+    ])
+    def test_non_ascii_digits_and_values_split_across_lines(self, general: Detector, text: str, value: str) -> None:
+        """Devanagari and Arabic-Indic digits; e-mails and numbers broken over lines."""
+        assert _covered(general, text, value)
+
+    def test_placeholder_lookalike_does_not_hide_the_real_value(self, general: Detector) -> None:
+        """A fake tag in the text does not stop the real name and SSN being redacted."""
+        text = "Note: [REDACTED_PERSON_1] is the old tag; the real client is Hannah Schmidt, SSN 078-05-1120."
+        redaction = privroute.Router("general", detector=general).redact(text)
+        assert "Hannah" not in redaction.text and "078-05-1120" not in redaction.text
+        assert "[REDACTED_PERSON_1]" in redaction.text
+
     def test_right_to_left_override(self, general: Detector) -> None:
         """A reversed SSN behind an RLO control is read as displayed."""
         text = "SSN shown as \u202e0211-50-870\u202c on screen"
