@@ -33,14 +33,19 @@ def _texts(path: Path, limit: int | None) -> list[str]:
     return texts[:limit] if limit else texts
 
 
-def _vanilla():
-    """Presidio as its README sets it up, on the same offline spaCy model."""
+def vanilla_redactor():
+    """Presidio as its README sets it up, on the same offline spaCy model.
+
+    Returns text -> (anonymised text, analyzer results): the shape
+    ``privroute.evaluate.evaluate_redactor`` scores.
+    """
     import spacy
     from presidio_analyzer import AnalyzerEngine
     from presidio_analyzer.nlp_engine import SpacyNlpEngine
     from presidio_analyzer.predefined_recognizers.generic import email_recognizer
     from presidio_anonymizer import AnonymizerEngine
 
+    from privroute.detect import Entity
     from privroute.detect.presidio import offline_tld_extractor
 
     email_recognizer.tldextract.extract = offline_tld_extractor()  # no suffix-list download
@@ -49,9 +54,10 @@ def _vanilla():
     analyzer = AnalyzerEngine(nlp_engine=engine, supported_languages=["en"])
     anonymizer = AnonymizerEngine()
 
-    def redact(text: str) -> str:
+    def redact(text: str):
         results = analyzer.analyze(text=text, language="en")
-        return anonymizer.anonymize(text=text, analyzer_results=results).text
+        spans = [Entity(r.start, r.end, r.entity_type, r.score) for r in results if r.end > r.start]
+        return anonymizer.anonymize(text=text, analyzer_results=results).text, spans
 
     return redact
 
@@ -67,7 +73,11 @@ def main(argv: list[str] | None = None) -> int:
     import privroute
 
     texts = _texts(args.data, args.limit)
-    vanilla = _vanilla()
+    presidio_redact = vanilla_redactor()
+
+    def vanilla(text: str) -> str:
+        return presidio_redact(text)[0]
+
     ours = privroute.get_router(args.policy)
 
     def redact(text: str) -> str:

@@ -34,7 +34,7 @@ import re
 import statistics
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,7 +43,8 @@ import click
 
 from .errors import InputError, PrivrouteError
 
-__all__ = ["EvalReport", "Example", "LABEL_FAMILIES", "eval_command", "evaluate", "load_examples"]
+__all__ = ["EvalReport", "Example", "LABEL_FAMILIES", "Redactor", "eval_command", "evaluate", "evaluate_redactor",
+           "load_examples"]
 
 _WORD = re.compile(r"[^\W_]{3,}")
 _ANY_WORD = re.compile(r"[^\W_]+")
@@ -282,12 +283,26 @@ def _share(part: int, whole: int) -> float | None:
     return part / whole if whole else None
 
 
+Redactor = Callable[[str], tuple[str, Sequence[Any]]]
+"""text -> (redacted text, spans with start/end/type): what ``evaluate_redactor`` scores."""
+
+
 def evaluate(examples: Sequence[Example], policy: Any = "general", *, categories: Sequence[str] = ()) -> EvalReport:
-    """Redact every example under ``policy`` and score the result."""
+    """Redact every example as ``privroute.redact`` does under ``policy`` and score the result."""
     from .router import Router
 
     router = Router(policy)
     router.detector  # build the detector (and load spaCy) before timing anything
+
+    def redact(text: str) -> tuple[str, Sequence[Any]]:
+        redaction = router.redact(text)
+        return redaction.text, redaction.entities
+
+    return evaluate_redactor(examples, redact, categories=categories)
+
+
+def evaluate_redactor(examples: Sequence[Example], redact: Redactor, *, categories: Sequence[str] = ()) -> EvalReport:
+    """Score any redaction function on labeled examples (used to compare against other tools)."""
     tally = _Tally()
     times: list[float] = []
     for index, example in enumerate(examples):
@@ -295,9 +310,8 @@ def evaluate(examples: Sequence[Example], policy: Any = "general", *, categories
             redacted, entities = example.text, ()
         else:
             started = time.perf_counter()
-            redaction = router.redact(example.text)
+            redacted, entities = redact(example.text)
             times.append((time.perf_counter() - started) * 1000)
-            redacted, entities = redaction.text, redaction.entities
         if example.values:
             tally.adversarial(example, redacted, categories[index] if index < len(categories) else "")
         else:
@@ -329,7 +343,7 @@ def evaluate(examples: Sequence[Example], policy: Any = "general", *, categories
     )
 
 
-def _categories(path: str) -> list[str]:
+def categories_of(path: str | Path) -> list[str]:
     """The optional ``category`` of adversarial records (for the per-category table)."""
     out = []
     for line in Path(path).read_text(encoding="utf-8").splitlines():
@@ -381,7 +395,7 @@ def eval_command(policy: str, as_json: bool, limit: int | None, data: str) -> No
         examples = load_examples(data)
         if limit is not None:
             examples = examples[:limit]
-        categories = _categories(data) if any(e.values for e in examples) else []
+        categories = categories_of(data) if any(e.values for e in examples) else []
         report = evaluate(examples, policy, categories=categories)
     except PrivrouteError as exc:
         fail(str(exc))
