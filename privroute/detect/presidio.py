@@ -84,6 +84,18 @@ def _keep_only_entity_components(nlp: Any) -> None:
             nlp.disable_pipe(name)
 
 
+_english_cache: dict[str, frozenset[str]] = {}
+
+
+def _english_for(model_name: str, nlp: Any) -> frozenset[str]:
+    """The English word list of a pipeline, built once per model (it is ~100k words)."""
+    with _nlp_lock:
+        words = _english_cache.get(model_name)
+        if words is None:
+            words = _english_cache[model_name] = english_words(nlp)
+        return words
+
+
 @lru_cache(maxsize=1)
 def offline_tld_extractor() -> Any:
     """tldextract on its bundled public-suffix snapshot: no network, no cache writes."""
@@ -110,7 +122,7 @@ class PresidioDetector:
     def __init__(self, config: "DetectConfig") -> None:
         self.config = config
         self._nlp = shared_nlp(config.spacy_model)
-        self._english = english_words(self._nlp)
+        self._english = _english_for(config.spacy_model, self._nlp)
         self._stop_words = frozenset(getattr(self._nlp.Defaults, "stop_words", ()))
         self._analyzer, self._nlp_engine = build_analyzer(config, self._nlp, offline_tld_extractor(),
                                                           self._english)
