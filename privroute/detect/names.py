@@ -302,8 +302,9 @@ def _proper_nouns(text: str, doc: Any, english: frozenset[str]) -> Iterator[Hit]
         lowered = word.lower()
         if lowered in _NOT_NAMES or lowered in COMMON_NAME_WORDS or is_english(lowered, english):
             continue
-        if word.isupper() and len(word) <= 5:
-            continue  # acronyms: COPD, HIPAA, NASA
+        before = text[max(0, match.start() - 12):match.start()]
+        if word.isupper() and len(word) <= 5 and not _PLACE_BEFORE.search(before):
+            continue  # acronyms (COPD, HIPAA), unless after "in"/"at"/"from": "based in ESPOO"
         if any(ch.isupper() for ch in word[1:]) and not word.isupper():
             continue  # camel case product names: iPhone, PostgreSQL, GitHub
         base = re.sub(r"['’]s$", "", lowered)
@@ -321,7 +322,6 @@ def _proper_nouns(text: str, doc: Any, english: frozenset[str]) -> Iterator[Hit]
             if nxt is None or not nxt.group(1)[0].isupper() or nxt.group(1).lower() in _NOT_NAMES:
                 break
             end = nxt.end()
-        before = text[max(0, match.start() - 12):match.start()]
         if _PLACE_BEFORE.search(before):
             type_ = "LOCATION"
         elif lowered in given_names() or lowered in surnames():

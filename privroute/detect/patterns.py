@@ -365,7 +365,7 @@ _NOT_ADDRESS_WORDS = frozenset("""
 i the this that thanks thank please regards best dear hi hello we you he she it they my our your in on at for
 and but or if when then so also is are was were be will can could would should have has had do does did
 """.split())
-_NEXT_PIECE = re.compile(r"[ \t]*(?:,|\r?\n)[ \t>]*(?:,[ \t]*)?(?P<piece>(?:[^,\n.!?;:]|\.(?![ \t]+[A-Z]|[ \t]*$))+?)"
+_NEXT_PIECE = re.compile(r"[ \t]*(?:,|\r?\n)[ \t>|*•?-]*(?:,[ \t]*)?(?P<piece>(?:[^,\n.!?;:]|\.(?![ \t]+[A-Z]|[ \t]*$))+?)"
                          r"[ \t.]*(?=[,\n!?;:]|\.[ \t]+[A-Z]|\.?[ \t]*$)")
 _ADDRESS_CUE = re.compile(
     r"\b(?:address(?:es)?(?:\s+(?:is|was|are|to|of\s+[\w'’]+\s+is))?\s*[:=-]?|(?:located|situated)\s+(?:at|on|in)|"
@@ -538,4 +538,6 @@ def assemble_addresses(text: str, entities: list[Any]) -> list[Any]:
                                  previous.source)
                 continue
         out.append(current)  # an overlap left by the number growth is merged by the caller
-    return out
+    # Parts spaCy did not see (a country on the next line) still belong to the block.
+    return [Entity(e.start, _grow(text, e.end), e.type, e.score, e.source) if e.type == "STREET_ADDRESS" else e
+            for e in out]
