@@ -224,6 +224,7 @@ def is_identifying_date(value: str) -> bool:
 # Field labels spaCy sometimes takes for organisations ("IBAN", "SSN").
 _LABEL_WORDS = frozenset("""
 iban ssn atm asap mrn dob pin cvv cvc bic swift nhs vin ein tin itin npi dea id ip url fax tel ok faq etc pdf
+acct attn ref rx dx tx hx sx fx
 """.split())
 _FAX = re.compile(r"\bfax\b|\bfacsimile\b", re.IGNORECASE)
 
@@ -282,6 +283,7 @@ def _common_word(value: str, result: Any, english: frozenset[str]) -> bool:
 
 
 _EDGE_WORD = re.compile(r"\S+")
+_HONORIFIC = re.compile(r"(?:mr|mrs|ms|miss|mx|dr|prof|rev|sir|dame|nurse|sister)\.?", re.IGNORECASE)
 _STREETISH = re.compile(r"[^\W\d_]{3,}[\w'’.-]*[ \t]+\d{1,5}[A-Za-z]?\b|\b\d{1,5}[A-Za-z]?[ \t]+[^\W\d_]{3,}")
 
 
@@ -298,7 +300,7 @@ def _trim_common_words(text: str, result: Any, english: frozenset[str]) -> None:
     if text[max(0, result.start - 3):result.start].strip(" \t\n\"'(") not in ("", ".", "!", "?", ":"):
         return
     words = list(_EDGE_WORD.finditer(text, result.start, result.end))
-    if len(words) > 1 and ordinary(words[0].group()):
+    if len(words) > 1 and ordinary(words[0].group()) and not _HONORIFIC.fullmatch(words[0].group()):
         result.start = words[1].start()
 
 
@@ -326,6 +328,6 @@ def post_filter(text: str, results: Iterable[Any], english: frozenset[str] = fro
                 result.entity_type = "STREET_ADDRESS"  # "Lindenstraße 12" is not a person
             elif result.entity_type == "PERSON":
                 continue  # names hold no digits
-        elif result.entity_type == "PHONE_NUMBER" and _FAX.search(text, max(0, result.start - 24), result.start):
+        elif result.entity_type == "PHONE_NUMBER" and _FAX.search(text, max(0, result.start - 32), result.start):
             result.entity_type = "FAX_NUMBER"
         yield result

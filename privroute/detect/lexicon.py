@@ -38,6 +38,7 @@ guillain-barré guillain-barre epstein-barr swan-ganz roux-en-y stevens-johnson 
 wolff-parkinson-white charcot-marie-tooth non-hodgkin
 covid sars hba1c troponin creatinine bnp inr ekg ecg
 post-op pre-op postop preop post-operative pre-operative copd chf cad ckd gerd uti dvt pe mi cva tia afib
+ra nc sob hpi ros pmh psh fh sh wnl nad rrr ctab nkda aox3 gcs ams loc cp abd ext neuro psych
 cr na cl bun hgb hct wbc rbc plt alt ast alp ldl hdl tsh ptt crcl egfr gfr a1c ldh ck
 medicaid medicare medigap tricare chip nstemi stemi covid19 hfref hfpef cabg tavr ercp egd
 icu nicu picu er ed or pacu mri ct pet cbc bmp cmp abg bp hr rr spo2 npo prn bid tid qid qhs po iv im sc

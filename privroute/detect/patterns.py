@@ -83,7 +83,7 @@ def classify_digits(digits: str, text: str, start: int, *, spaced_out: bool, str
         return "US_SSN", 0.85 if context_before(text, start, _CTX_SSN) or ssn_layout else 0.6
     if n == 10 and _nhs_valid(digits) and context_before(text, start, _CTX_NHS):
         return "UK_NHS", 0.9
-    if context_before(text, start, _CTX_FAX, 24):
+    if context_before(text, start, _CTX_FAX, 32):
         return "FAX_NUMBER", 0.75
     if context_before(text, start, _CTX_ACCOUNT, 32):
         return "ACCOUNT_NUMBER", 0.7
