@@ -92,6 +92,12 @@ _QUOTED = re.compile(r"['\"]([A-Z][a-z]+)['\"]")
 _VIETNAMESE = re.compile(rf"\b(?:{_VIETNAMESE_SURNAMES})(?:[ \t]+[A-ZÀ-ỸĐ][\wÀ-ỹ]*){{1,3}}")
 _ARABIC = re.compile(rf"(?:{_ARABIC_GIVEN})(?:[ \t]+(?:(?:عبد|بن|ابن|أبو|ابو)[ \t]+)?[\u0621-\u064A]+){{1,3}}")
 _CYRILLIC_GREEK = re.compile(r"\b[А-ЯЁΑ-Ω][а-яёα-ω]+(?:[ \t]+[А-ЯЁΑ-Ω][а-яёα-ω]+){1,2}\b")
+# Chinese, Japanese and Korean write no spaces, so only a name's label or honorific anchors it:
+# "姓名：张伟", "患者王芳", "山田太郎さん", "김민수 씨", "이름: 박지훈".
+_CJK_NAME = r"[\u4e00-\u9fff]{2,4}|[\u3040-\u30ff\u4e00-\u9fff]{2,6}|[\uac00-\ud7a3]{2,4}"
+_CJK_LABELED = re.compile(
+    rf"(?:姓名|名字|患者|病人|客户|顾客|联系人|氏名|名前|患者名|이름|성명|환자|고객)[ \t]*[：:]?[ \t]*({_CJK_NAME})")
+_CJK_HONORIFIC = re.compile(rf"({_CJK_NAME})[ \t]?(?:先生|女士|小姐|医生|醫生|老师|さん|様|さま|君|씨|님|선생님)")
 
 # Words that head a label value but are not names (field headings, pronouns, clinical words).
 _NOT_NAMES = frozenset("""
@@ -349,6 +355,9 @@ def _other_scripts(text: str) -> Iterator[Hit]:
                         end = match.start() + word.end()
                         break
             yield Hit(match.start(), end, "PERSON", score)
+    for pattern in (_CJK_LABELED, _CJK_HONORIFIC):
+        for match in pattern.finditer(text):
+            yield Hit(match.start(1), match.end(1), "PERSON", 0.7)
 
 
 def name_finders(english: frozenset[str]) -> tuple[Any, ...]:
