@@ -14,7 +14,6 @@ character any recognizer flagged.
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Iterable
 from functools import lru_cache
@@ -24,7 +23,7 @@ from ..errors import ConfigurationError, MissingDependency
 from .base import Entity
 from .engine import PRESIDIO_RENAMES, SPACY_LABELS, build_analyzer, post_filter
 from .lexicon import english_words
-from .names import grow_people, signature_blocks
+from .names import given_names, grow_people, signature_blocks
 from .normalize import Normalized, normalize
 from .patterns import assemble_addresses, encoded_tokens
 
@@ -32,8 +31,6 @@ if TYPE_CHECKING:
     from ..policy import DetectConfig
 
 __all__ = ["PresidioDetector", "presidio_detector", "shared_nlp", "SPACY_LABELS"]
-
-log = logging.getLogger("privroute.detect")
 
 # Detection reads only the named entities: the parser, tagger and lemmatizer
 # are more than half of spaCy's time and feed nothing privroute uses (Presidio's
@@ -123,6 +120,7 @@ class PresidioDetector:
         self.config = config
         self._nlp = shared_nlp(config.spacy_model)
         self._english = _english_for(config.spacy_model, self._nlp)
+        given_names()  # load the name lists now: a missing package fails here, not mid-request
         self._stop_words = frozenset(getattr(self._nlp.Defaults, "stop_words", ()))
         self._analyzer, self._nlp_engine = build_analyzer(config, self._nlp, offline_tld_extractor(),
                                                           self._english)
