@@ -93,7 +93,7 @@ def _offline_url_recognizer(tld_extractor: Any, language: str) -> Any:
     host = r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,24}(?![\w-])"
     path = r"(?:[/?#][^\s<>\"'()]*)?"
     patterns = [
-        Pattern("Url with scheme", rf"(?i)\bhttps?://[^\s<>\"'()]+", 0.6),
+        Pattern("Url with scheme", r"(?i)\bhttps?://[^\s<>\"'()]+", 0.6),
         Pattern("Url without scheme", rf"(?i)(?<![\w.@/-]){host}{path}", 0.5),
     ]
 

@@ -63,7 +63,7 @@ _NAME_TOKEN = r"(?:[^\W\d_][\w'’-]*|[A-Z]\.)"
 _CAP_TOKEN = r"(?:[A-ZÀ-ÖØ-ÞĀ-ſА-ЯΑ-Ω][\w'’-]*|[A-Z]\.)"
 _HONORIFIC_NAME = re.compile(
     rf"(?<![\w.])(?:{_HONORIFIC})\.?\s+({_CAP_TOKEN}(?:[ \t]+{_CAP_TOKEN}){{0,3}})", re.UNICODE)
-_HONORIFIC_LOWER = re.compile(rf"(?<![\w.])(?i:mr|mrs|ms|miss|dr|prof)\.?\s+([a-z][\w'’-]+)(?:\s+([a-z][\w'’-]+))?")
+_HONORIFIC_LOWER = re.compile(r"(?<![\w.])(?i:mr|mrs|ms|miss|dr|prof)\.?\s+([a-z][\w'’-]+)(?:\s+([a-z][\w'’-]+))?")
 
 # A form field that holds a name: the whole value is a name, whatever its case.
 _NAME_LABEL = re.compile(
