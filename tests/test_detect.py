@@ -296,6 +296,10 @@ class TestHealthcare:
         "Post-op day 2 after laparoscopic cholecystectomy, afebrile, tolerating diet.",
         "She was diagnosed in 2019 and is seen in the cardiology clinic every month.",
         "Consider CT angiography if troponin rises; continue atorvastatin 40 mg nightly.",
+        "Echo showed EF 35% with moderate MR. Cardiology recs: start Entresto.",
+        "Down syndrome child with Guillain-Barré after Epstein-Barr virus infection; rule out MIS-C.",
+        "Give Tylenol 650 mg, Zofran 4 mg IV; positive Murphy's sign; St. John's wort; Foley catheter in place.",
+        "Dyspnea x3 days, post-op day 2, HER2+ breast cancer, BRCA1 positive, Apgar 9 at 5 minutes.",
     ])
     def test_clinical_content_is_not_redacted(self, healthcare: Detector, text: str) -> None:
         """Ages under 90, diagnoses, drugs, symptoms, procedures and a year alone stay."""

@@ -229,7 +229,7 @@ acct attn ref rx dx tx hx sx fx
 _FAX = re.compile(r"\bfax\b|\bfacsimile\b", re.IGNORECASE)
 
 
-_ACRONYM = re.compile(r"[A-Z][A-Z0-9]{1,3}s?|[A-Z]{2,5}-?\d{1,2}[A-Z]?")
+_ACRONYM = re.compile(r"[A-Z][A-Z0-9]{1,3}s?|[A-Z]{2,5}-?\d{1,2}[A-Z]?|[A-Z]{2,5}-[A-Z0-9]{1,3}")
 _ROLE_WORDS = frozenset("patient pt client customer doctor dr nurse mother father daughter son wife husband "
                         "family caregiver provider physician surgeon resident attending".split())
 
@@ -244,6 +244,9 @@ def _not_a_name(text: str, value: str, end: int, type_: str, english: frozenset[
         # Towns are often written in capitals ("HART", "ESPOO"): only clinical words, and
         # lower-case ordinary words around them ("HER2+ breast"), are not places.
         from .lexicon import is_clinical
+
+        if len(words) == 1 and re.fullmatch(r"[A-Z]{2}", stripped):
+            return True  # "EF", "MR", "NC": jargon, or a US state (not a Safe Harbor identifier)
 
         def not_a_place(word: str) -> bool:
             bare = word.strip(".,+")

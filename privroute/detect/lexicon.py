@@ -104,10 +104,17 @@ def english_words(nlp: Any) -> frozenset[str]:
     return frozenset(words)
 
 
+# Medical word endings (Greek and Latin roots): conditions, procedures, tests.
+_MEDICAL_ENDINGS = re.compile(
+    r"(?:itis|aemia|emia|osis|pathy|ectomy|otomy|ostomy|plasty|scopy|graphy|gram|algia|pnea|pnoea|penia|"
+    r"cytosis|megaly|uria|plegia|paresis|rrhea|rrhoea|trophy|lysis|phagia|phasia|kinesia|tension|cardia|"
+    r"sclerosis|stenosis|ptysis|ocele|iasis)$|.{4,}oma$", re.IGNORECASE)
+
+
 def is_clinical(word: str, text: str, end: int) -> bool:
     """A drug, lab or eponymous condition rather than a name (``end``: where the word ends)."""
     lowered = word.lower()
-    if lowered in CLINICAL_WORDS or _DRUG_STEMS.search(lowered):
+    if lowered in CLINICAL_WORDS or _DRUG_STEMS.search(lowered) or _MEDICAL_ENDINGS.search(lowered):
         return True
     return _EPONYM_FOLLOWERS.match(text, end) is not None
 
