@@ -179,7 +179,8 @@ class Routes(_Strict):
 
 
 class RedactConfig(_Strict):
-    style: Literal["placeholder", "surrogate"] = "placeholder"
+    style: Literal["placeholder"] = "placeholder"
+    """Only placeholders for now: realistic surrogates are not built, so asking for them is an error."""
     entities: tuple[str, ...] = ()
     """Types to replace when redacting; empty means every detected type."""
 

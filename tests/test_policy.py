@@ -165,3 +165,12 @@ class TestDecisions:
     def test_sensitivity_order(self) -> None:
         """public < internal < confidential < regulated."""
         assert Sensitivity.public < Sensitivity.internal < Sensitivity.confidential < Sensitivity.regulated
+
+
+class TestRedactStyle:
+    def test_unsupported_style_is_an_error_not_a_silent_default(self, tmp_path: Path) -> None:
+        """redact.style: surrogate is refused at load time rather than quietly ignored."""
+        path = write(tmp_path, "s.yaml", "name: s\nredact:\n  style: surrogate\n")
+        with pytest.raises(PolicyError) as info:
+            load_policy(path)
+        assert info.value.key == "redact.style" and info.value.line == 3
