@@ -203,7 +203,9 @@ class Router:
 
     def redact(self, text: str, *, vault: Vault | None = None) -> Redaction:
         """Replace detected PII in ``text`` with placeholders (no model call)."""
-        messages, _ = to_messages(text, max_chars=self.policy.limits.max_prompt_chars)
+        messages, from_string = to_messages(text, max_chars=self.policy.limits.max_prompt_chars)
+        if not from_string:
+            raise InputError("redact takes one text (str); route() takes chat messages")
         entities = self._redactable(self._detect(messages[0].content))
         return (vault or Vault()).redact(text, entities)
 

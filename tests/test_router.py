@@ -200,6 +200,11 @@ class TestBadInput:
         assert frontier.requests == []
         assert general.route(PLAIN_PROMPT).decision.action == "frontier"
 
+    def test_redact_takes_text_only(self, general: Router) -> None:
+        """redact() refuses chat messages instead of silently redacting only the first."""
+        with pytest.raises(InputError, match="one text"):
+            general.redact([{"role": "user", "content": "a"}, {"role": "user", "content": "Jane Roe"}])  # type: ignore[arg-type]
+
     def test_input_errors_hold_no_prompt_text(self, general: Router) -> None:
         """Error messages describe the problem, not the data."""
         with pytest.raises(InputError) as info:
