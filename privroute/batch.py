@@ -308,7 +308,8 @@ class _Batch:
             raise
         self.resume = self._resume_allowed()
         total = len(items)
-        window = max(4, engine.workers * 4)
+        # Enough documents in flight to keep every worker busy with full tasks.
+        window = max(4, engine.workers * 4 * getattr(engine, "jobs_per_task", 1))
         inflight_bytes = 0
         queue: deque[tuple[int, Item]] = deque(enumerate(items))
         inflight: dict[int, tuple[str, _Doc]] = {}

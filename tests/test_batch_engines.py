@@ -74,6 +74,72 @@ class TestEngines:
         assert not list((tmp_path / "out").glob("d*/*.txt"))
 
 
+class TestGroupedJobs:
+    """Pool tasks carry several documents whose strings are detected together (run_jobs)."""
+
+    @staticmethod
+    def _jobs() -> list[Any]:
+        from privroute.batch_engine import Job
+
+        texts = [f"Document {i}. {SENTENCE}\n" * (1 + i % 3) for i in range(5)]
+        jobs = [Job(i, text.encode(), ".txt") for i, text in enumerate(texts)]
+        jobs.append(Job(5, b"who,mail\nx,%s\ny,%s\n" % (PII[0].encode(), PII[1].encode()), ".csv"))
+        return jobs
+
+    def test_a_group_gives_what_each_document_gets_alone(self, warm_router: Any) -> None:
+        """run_jobs over six documents (text and CSV) == run_job on each; long texts are split the same way."""
+        from privroute.batch_engine import run_job, run_jobs
+        from privroute.policy import load_policy
+
+        policy = load_policy("general")
+        jobs = self._jobs()
+        together = run_jobs(policy, jobs)
+        assert [r.key for r in together] == list(range(6))
+        assert together == [run_job(policy, job) for job in jobs]
+        assert all(r.reason is None and any(r.entities) for r in together)
+
+    def test_one_bad_document_fails_alone(self, warm_router: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+        """An unknown type, an unreadable file and a detector failure each fail only their own document."""
+        import privroute.batch_engine as engine
+        from privroute.batch_engine import Job, run_jobs
+        from privroute.policy import load_policy
+
+        real = engine.detect_documents
+
+        def flaky(detector: Any, only: Any, documents: Any) -> Any:
+            if any("Document 3." in text for strings in documents for text in strings):
+                raise RuntimeError(f"could not handle {documents!r}")  # quotes content: must not leak
+            return real(detector, only, documents)
+
+        monkeypatch.setattr(engine, "detect_documents", flaky)
+        jobs = [*self._jobs(), Job(6, b"x", ".exe"), Job(7, b"\xff\xfe\x00{not json", ".json")]
+        results = {r.key: r for r in run_jobs(load_policy("general"), jobs)}
+        assert sorted(results) == list(range(8))
+        assert results[3].reason == "detection failed (RuntimeError)"
+        assert results[6].reason is not None and "unsupported type" in results[6].reason
+        assert results[7].reason is not None and "Document" not in results[7].reason
+        assert all(results[k].reason is None and any(results[k].entities) for k in (0, 1, 2, 4, 5))
+
+    def test_pool_tasks_return_every_job_once(self, warm_router: Any) -> None:
+        """Two workers, tasks of two documents, an odd count left over: each key comes back once."""
+        from privroute.batch_engine import PoolEngine, run_job
+        from privroute.policy import load_policy
+
+        policy = load_policy("general")
+        engine = PoolEngine(policy, 2, jobs_per_task=2)
+        try:
+            jobs = self._jobs()[:5]
+            for job in jobs:
+                engine.submit(job)
+            results = []
+            while len(results) < len(jobs):
+                results.extend(engine.completed())
+            assert engine.completed() == []
+        finally:
+            engine.close()
+        assert sorted(results, key=lambda r: r.key) == [run_job(policy, job) for job in jobs]
+
+
 class TestKilledRun:
     def test_sigkill_leaves_only_whole_outputs_and_a_rerun_resumes(self, tmp_path: Path, warm_router: Any) -> None:
         """kill -9 mid-batch: every output present is complete; the rerun skips them and finishes the rest."""

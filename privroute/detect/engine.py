@@ -120,7 +120,7 @@ def build_analyzer(config: "DetectConfig", nlp: Any, tld_extractor: Any,
     """An AnalyzerEngine on the already loaded spaCy ``nlp``; returns (analyzer, nlp_engine)."""
     from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
     from presidio_analyzer import predefined_recognizers as predefined
-    from presidio_analyzer.nlp_engine import NerModelConfiguration, SpacyNlpEngine
+    from presidio_analyzer.nlp_engine import NerModelConfiguration, NlpArtifacts, SpacyNlpEngine
 
     from .names import NAME_TYPES, name_finders
     from .patterns import PATTERN_FINDERS, PATTERN_TYPES
@@ -140,10 +140,16 @@ def build_analyzer(config: "DetectConfig", nlp: Any, tld_extractor: Any,
         """Presidio's spaCy engine; lemmas fall back to lower-cased tokens (no lemmatizer runs)."""
 
         def _doc_to_nlp_artifact(self, doc: Any, language: str) -> Any:
-            artifacts = super()._doc_to_nlp_artifact(doc, language)
-            artifacts.lemmas = [token.lemma_ or token.lower_ for token in doc]
-            artifacts.keywords = artifacts.set_keywords(self, artifacts.lemmas, language)
-            return artifacts
+            # Upstream's conversion with one pass over the tokens, and the keywords
+            # computed once, from these lemmas (upstream computes them, then we redid them).
+            indices, lemmas = [], []
+            for token in doc:
+                indices.append(token.idx)
+                lemmas.append(token.lemma_ or token.lower_)
+            entities, scores = self._get_updated_entities(self._get_entities(doc),
+                                                          self._get_scores_for_entities(doc))
+            return NlpArtifacts(entities=entities, tokens=doc, tokens_indices=indices, lemmas=lemmas,
+                                nlp_engine=self, language=language, scores=scores)
 
     nlp_engine = EntitiesOnlyNlpEngine(models=[{"lang_code": language, "model_name": config.spacy_model}],
                                        ner_model_configuration=ner_config)
@@ -165,7 +171,10 @@ def build_analyzer(config: "DetectConfig", nlp: Any, tld_extractor: Any,
                                                     with_doc=True))
     for spec in config.recognizers:
         registry.add_recognizer(make_spec_recognizer(spec, language))
-    analyzer = AnalyzerEngine(registry=registry, nlp_engine=nlp_engine, supported_languages=[language])
+    from .context import FastContextEnhancer
+
+    analyzer = AnalyzerEngine(registry=registry, nlp_engine=nlp_engine, supported_languages=[language],
+                              context_aware_enhancer=FastContextEnhancer())
     return analyzer, nlp_engine
 
 
