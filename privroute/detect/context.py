@@ -3,10 +3,11 @@
 Upstream ``LemmaContextAwareEnhancer`` deep-copies every result (explanations,
 patterns and all) and finds each match's token by walking the spaCy Doc from
 its start: quadratic in the text's length, and a fifth of detection time on
-paragraph-sized texts. Here each result gets a shallow copy (the enhancer only
-reassigns fields), and the token is found by bisecting the token end offsets,
-computed once per Doc. Scores and explanations come out identical
-(tests/test_detect_batch.py compares the two on real texts).
+paragraph-sized texts. Here only a result whose score changes is copied, and
+shallowly (the enhancer only reassigns fields); the token is found by bisecting
+the token end offsets, computed once per Doc. Scores and explanations come out
+identical (tests/test_detect_batch.py compares the two on real texts). Results
+are fresh objects from each recognizer call, so later steps may change them.
 """
 
 from __future__ import annotations
@@ -31,12 +32,13 @@ class FastContextEnhancer(LemmaContextAwareEnhancer):
 
     def enhance_using_context(self, text: str, raw_results: list[Any], nlp_artifacts: Any,
                               recognizers: list[Any], context: list[str] | None = None) -> list[Any]:
-        results = [_copy_result(result) for result in raw_results]
+        # Copy on write: only a boosted result is copied, the caller's list is never touched.
+        results = list(raw_results)
         if nlp_artifacts is None:
             return results
         by_id = {recognizer.id: recognizer for recognizer in recognizers}
         extra = [word.lower() for word in context or ()]
-        for result in results:
+        for position, result in enumerate(results):
             metadata = result.recognition_metadata or {}
             recognizer = by_id.get(metadata.get(RecognizerResult.RECOGNIZER_IDENTIFIER_KEY))
             if recognizer is None or not recognizer.context:
@@ -48,6 +50,7 @@ class FastContextEnhancer(LemmaContextAwareEnhancer):
             supportive = self._find_supportive_word_in_context(words, recognizer.context,
                                                                self.context_matching_mode)
             if supportive:
+                result = results[position] = _copy_result(result)
                 result.score = min(max(result.score + self.context_similarity_factor,
                                        self.min_score_with_context_similarity), self.MAX_SCORE)
                 if result.analysis_explanation is not None:
@@ -69,7 +72,12 @@ class FastContextEnhancer(LemmaContextAwareEnhancer):
         cached = getattr(self._local, "ends", None)
         if cached is not None and cached[0] is tokens:
             return cached[1]
-        ends = [index + len(token) for index, token in zip(tokens_indices, tokens)]
+        if hasattr(tokens, "to_array"):  # a spaCy Doc: read the offsets without making Token objects
+            from spacy.attrs import IDX, LENGTH
+
+            ends = [int(index + length) for index, length in tokens.to_array([IDX, LENGTH])]
+        else:
+            ends = [index + len(token) for index, token in zip(tokens_indices, tokens)]
         self._local.ends = (tokens, ends)
         return ends
 
