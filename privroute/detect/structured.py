@@ -54,8 +54,13 @@ _QUOTED_PAIR = re.compile(
     r"""["']?([A-Za-z][\w .-]{0,30}?)["']?[ \t]*[:=][ \t]*(?:"([^"\n]{1,120})"|'([^'\n]{1,120})')""")
 
 
+# Every pair holds this: prose with apostrophes but no pair is skipped without trying
+# _QUOTED_PAIR's lazy key at every letter.
+_PAIR_HINT = re.compile(r"""[:=][ \t]*["']""")
+
+
 def _key_values(text: str) -> Iterator[Hit]:
-    if '"' not in text and "'" not in text:
+    if _PAIR_HINT.search(text) is None:
         return
     for match in _QUOTED_PAIR.finditer(text):
         type_ = field_type(match.group(1))
