@@ -13,6 +13,7 @@ streams cut in the middle).
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -71,7 +72,8 @@ class OpenAIServer:
         self._lock = threading.Lock()
         self.requests: list[dict[str, Any]] = []
         self.raw_bodies: list[bytes] = []
-        self._httpd = ThreadingHTTPServer((host, port), self._handler_class())
+        self.handler_errors: list[BaseException] = []
+        self._httpd = _RecordingHTTPServer((host, port), self._handler_class(), self.handler_errors)
         self._httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
 
@@ -214,6 +216,23 @@ class OpenAIServer:
                 self.wfile.write(payload)
 
         return Handler
+
+
+class _RecordingHTTPServer(ThreadingHTTPServer):
+    """Keeps handler exceptions for tests instead of printing tracebacks to stderr.
+
+    A client that hangs up mid-answer (fault tests do it on purpose) is not an error.
+    """
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler],
+                 errors: list[BaseException]) -> None:
+        super().__init__(address, handler)
+        self._errors = errors
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        exc = sys.exc_info()[1]
+        if exc is not None and not isinstance(exc, (BrokenPipeError, ConnectionResetError)):
+            self._errors.append(exc)
 
 
 def _count(body: dict[str, Any]) -> int:
