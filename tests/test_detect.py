@@ -201,6 +201,7 @@ class TestObfuscationFamilies:
         ("姓名：张伟，电话 138 0013 8000", "张伟"),
         ("山田太郎さんは来ました", "山田太郎"),
         ("환자 김민수 씨는 당뇨병이 있습니다", "김민수"),
+        ("patient maria lopez called about her refill", "maria lopez"),
     ])
     def test_names_in_any_case_initials_and_scripts(self, general: Detector, text: str, value: str) -> None:
         """Names lower or upper case, with initials, after form labels, in other scripts."""

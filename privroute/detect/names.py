@@ -87,7 +87,9 @@ _ROLE_LABEL = re.compile(
     r"[ \t]*[:,-]?[ \t]*\n?[ \t]*(" + _CAP_TOKEN + r"(?:[ \t]+" + _CAP_TOKEN + r"){0,3})")
 _INITIAL_AFTER = re.compile(r"\b([A-Z][a-z]+)[ \t]+[A-Z]\.(?=[\s,;:)]|$)")
 _INITIAL_BEFORE = re.compile(r"(?<![\w.])[A-Z]\.[ \t]?(?:[A-Z]\.[ \t]?)?([A-Z][a-z]+)\b")
-_PAIR = re.compile(r"(?<![\w'’-])([^\W\d_][\w'’]+)[ \t]+([^\W\d_][\w'’-]+)(?![\w'’-])")
+# The second word sits in a lookahead so pairs overlap: "patient maria lopez" tries
+# "patient maria" and then "maria lopez".
+_PAIR = re.compile(r"(?<![\w'’-])([^\W\d_][\w'’]+)(?=[ \t]+([^\W\d_][\w'’-]+)(?![\w'’-]))")
 _QUOTED = re.compile(r"['\"]([A-Z][a-z]+)['\"]")
 _VIETNAMESE = re.compile(rf"\b(?:{_VIETNAMESE_SURNAMES})(?:[ \t]+[A-ZÀ-ỸĐ][\wÀ-ỹ]*){{1,3}}")
 _ARABIC = re.compile(rf"(?:{_ARABIC_GIVEN})(?:[ \t]+(?:(?:عبد|بن|ابن|أبو|ابو)[ \t]+)?[\u0621-\u064A]+){{1,3}}")
@@ -237,7 +239,7 @@ def _gazetteer_pairs(text: str, doc: Any, english: frozenset[str]) -> Iterator[H
         if a.isupper() and la in COMMON_NAME_WORDS:
             continue  # capitals carry no hint of a name: "WILL SMITH THE METAL"
         if lb in last or (lb not in english and len(lb) > 2 and b.isalpha()):
-            yield Hit(match.start(), match.end(), "PERSON", 0.6 if a.islower() else 0.65)
+            yield Hit(match.start(), match.end(2), "PERSON", 0.6 if a.islower() else 0.65)
     for match in _QUOTED.finditer(text):
         word = match.group(1).lower()
         if word in first or word in last:
