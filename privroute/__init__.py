@@ -11,7 +11,6 @@ back; harmless prompts go to the frontier as they are; forbidden ones are refuse
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from .backends import Backend, Completion, FakeBackend, Message, Usage
@@ -77,9 +76,6 @@ __all__ = [
     "route",
     "shipped_policies",
 ]
-
-PolicyRef = "str | Path | Policy"
-
 
 def route(prompt: Prompt, policy: Any = "general", *, max_tokens: int | None = None) -> RouteResult:
     """Route one prompt (a string or chat messages) under ``policy``.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -10,6 +9,10 @@ from typing import Any
 import pytest
 
 from privroute.testing import OpenAIServer
+
+# Fixture modules shared by several test files; registering them here means test
+# modules import only the helpers and constants they use, not the fixtures.
+pytest_plugins = ("tests.batch_fixtures", "tests.faults_fixtures", "tests.server_fixtures")
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 

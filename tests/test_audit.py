@@ -25,12 +25,8 @@ from tests.faults_fixtures import (
     PII_PROMPT,
     PII_VALUES,
     PLAIN_PROMPT,
-    _fault_server,  # noqa: F401 - fixture
-    _warm_detectors,  # noqa: F401 - fixture
     audit_rows,
     fault_policy,
-    server,  # noqa: F401 - fixture
-    small_local,  # noqa: F401 - fixture
 )
 
 KEY = b"test-audit-key"

@@ -17,11 +17,9 @@ import pytest
 
 from privroute.batch import BatchUsageError, atomic_write
 
-from .batch_fixtures import (  # noqa: F401  (warm_router is a fixture)
+from .batch_fixtures import (
     EMAIL,
     EMAIL_2,
-    END,
-    PERSON,
     PII,
     SENTENCE,
     SSN,
@@ -31,7 +29,6 @@ from .batch_fixtures import (  # noqa: F401  (warm_router is a fixture)
     read_report,
     run_batch,
     tree_digest,
-    warm_router,
     write,
 )
 

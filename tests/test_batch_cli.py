@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from privroute.batch_cli import ProgressBar
 from privroute.cli import main
 
-from .batch_fixtures import EMAIL, SENTENCE, read_report, warm_router, write  # noqa: F401
+from .batch_fixtures import EMAIL, SENTENCE, read_report, write
 
 KEY = "a mapping key long enough"
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from .batch_fixtures import END, PII, SENTENCE, all_output_bytes, make_docx, run_batch, warm_router, write  # noqa: F401
+from .batch_fixtures import END, PII, SENTENCE, all_output_bytes, make_docx, run_batch, write
 
 
 @pytest.fixture

@@ -17,14 +17,13 @@ from privroute.formats import _apply_to_segments
 from privroute.mapping import MappingError, load_mapping
 from privroute.vault import Vault
 
-from .batch_fixtures import (  # noqa: F401  (warm_router is a fixture)
+from .batch_fixtures import (
     EMAIL,
     EMAIL_2,
     SSN,
     all_output_bytes,
     read_report,
     run_batch,
-    warm_router,
     write,
 )
 

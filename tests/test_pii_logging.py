@@ -19,11 +19,7 @@ from tests.faults_fixtures import (
     PHI_VALUES,
     PII_PROMPT,
     PII_VALUES,
-    _fault_server,  # noqa: F401 - fixture
-    _warm_detectors,  # noqa: F401 - fixture
     fault_policy,
-    server,  # noqa: F401 - fixture
-    small_local,  # noqa: F401 - fixture
     use,
 )
 

@@ -44,10 +44,6 @@ from tests.faults_fixtures import (
     Stopwatch,
     audit_rows,
     fault_policy,
-    _fault_server,  # noqa: F401 - fixture
-    _warm_detectors,  # noqa: F401 - fixture
-    server,  # noqa: F401 - fixture
-    small_local,  # noqa: F401 - fixture
     use,
 )
 

@@ -10,7 +10,7 @@ import openai
 
 from privroute.testing import OpenAIServer
 
-from .server_fixtures import KEYS, proxy, recorded, upstream  # noqa: F401  (pytest fixtures)
+from .server_fixtures import KEYS
 
 EMAIL = "jane.roe@example.com"
 SSN = "219-09-9999"

@@ -15,7 +15,7 @@ from privroute.serve_config import ServeConfig, ServeLimits, TenantConfig, hash_
 from privroute.server import BackgroundServer, create_app
 from privroute.testing import OpenAIServer
 
-from .server_fixtures import CUT, FAIL_500, KEYS, SLOW, BlockingLocal, EndlessLocal, proxy, recorded, upstream  # noqa: F401
+from .server_fixtures import CUT, FAIL_500, KEYS, SLOW, BlockingLocal, EndlessLocal
 
 EMAIL = "maria.gonzalez@example.net"
 PHONE = "555-867-5309"
