@@ -16,6 +16,7 @@ import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from .phones import make_phone_recognizer
 from .recognizers import make_finder_recognizer, make_spec_recognizer
 
 if TYPE_CHECKING:
@@ -51,7 +52,6 @@ _PRESIDIO_RECOGNIZERS = (
     "CreditCardRecognizer",
     "IbanRecognizer",
     "IpRecognizer",
-    "PhoneRecognizer",
     "UsSsnRecognizer",
     "UsItinRecognizer",
     "UsPassportRecognizer",
@@ -161,6 +161,7 @@ def build_analyzer(config: "DetectConfig", nlp: Any, tld_extractor: Any,
     registry.add_recognizer(_spacy_recognizer(language))
     registry.add_recognizer(_offline_email_recognizer(tld_extractor, language))
     registry.add_recognizer(_offline_url_recognizer(tld_extractor, language))
+    registry.add_recognizer(make_phone_recognizer(language))
     for class_name in _PRESIDIO_RECOGNIZERS:
         recognizer_class = getattr(predefined, class_name)
         registry.add_recognizer(recognizer_class(supported_language=language))
