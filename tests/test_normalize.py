@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from privroute.detect.normalize import normalize
+from privroute.detect.normalize import _fold_characters, _fold_segment, normalize
 
 # Characters the folds act on, mixed with ordinary text, so Hypothesis explores them.
 _TRICKY = st.sampled_from(list(
@@ -102,6 +102,13 @@ class TestOffsetMap:
         result = normalize(text)
         spans = [result.to_original(i + 1, i + 5) for i in range(len(result.text)) if result.text.startswith(" 4111 x", i)]
         assert expected in spans
+
+    @settings(max_examples=400, deadline=None)
+    @given(st.lists(st.one_of(_TEXT, st.sampled_from(["e\u0301", "\u0301", "ﬁ", "Ａ", "\u200b"])), max_size=6)
+           .map("".join))
+    def test_ascii_runs_shortcut_folds_like_the_character_loop(self, text: str) -> None:
+        """Folding only the non-ASCII runs gives the same text and offsets as folding every character."""
+        assert _fold_characters(text) == _fold_segment(text, 0, len(text))
 
     def test_out_of_range_span_is_an_error(self) -> None:
         """Asking for a span beyond the normalised text raises."""

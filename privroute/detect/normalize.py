@@ -44,6 +44,7 @@ _CONFUSABLES = str.maketrans({
 _CONFUSABLE_CHARS = frozenset(chr(c) for c in _CONFUSABLES)
 _WORD = re.compile(r"\w+")
 _LATIN = re.compile(r"[A-Za-z]")
+_NON_ASCII_RUN = re.compile(r"[^\x00-\x7f]+")
 
 # Letters typed for digits inside a number ("(2O2) 555-O147", "536-22-8l47").
 _DIGITISH = re.compile(r"(?<![^\W\d_])[0-9OoIl|]*[0-9][0-9OoIl|]*(?![^\W\d_])")
@@ -109,14 +110,45 @@ def _cluster_output(cluster: str) -> str:
 
 
 def _fold_characters(text: str) -> tuple[str, array, array]:
-    """Per-cluster NFKC, invisible characters dropped, RLO segments reversed."""
+    """Per-cluster NFKC, invisible characters dropped, RLO segments reversed.
+
+    ASCII stretches pass through untouched, so only the runs of other
+    characters (with the ASCII letter a combining mark may sit on) take the
+    per-character path; text with a right-to-left override is folded whole,
+    since its reversal can move any character.
+    """
+    if _BIDI_RLO in text:
+        return _fold_segment(text, 0, len(text))
+    chars: list[str] = []
+    starts, ends = array("q"), array("q")
+    cursor = 0
+    for run in _NON_ASCII_RUN.finditer(text):
+        start, end = run.span()
+        if start > cursor and unicodedata.combining(text[start]):
+            start -= 1  # the base letter of the cluster
+        chars.append(text[cursor:start])
+        starts.extend(range(cursor, start))
+        ends.extend(range(cursor + 1, start + 1))
+        folded, folded_starts, folded_ends = _fold_segment(text, start, end)
+        chars.append(folded)
+        starts.extend(folded_starts)
+        ends.extend(folded_ends)
+        cursor = end
+    chars.append(text[cursor:])
+    starts.extend(range(cursor, len(text)))
+    ends.extend(range(cursor + 1, len(text) + 1))
+    return "".join(chars), starts, ends
+
+
+def _fold_segment(text: str, begin: int, stop: int) -> tuple[str, array, array]:
+    """``_fold_characters`` for ``text[begin:stop]``, offsets into ``text``."""
     pieces: list[tuple[str, int, int]] = []
     reversed_from: int | None = None
-    i, n = 0, len(text)
-    while i < n:
+    i = begin
+    while i < stop:
         ch = text[i]
         j = i + 1
-        while j < n and unicodedata.combining(text[j]):
+        while j < stop and unicodedata.combining(text[j]):
             j += 1
         if ch == _BIDI_RLO:
             reversed_from = len(pieces)
@@ -223,6 +255,8 @@ def normalize(text: str, passes: Iterable[tuple[re.Pattern[str], Callable[[str],
         current = text
         starts = ends = None  # type: ignore[assignment]
     for pattern, replace in passes:
+        if replace is _fold_confusables and _CONFUSABLE_CHARS.isdisjoint(current):
+            continue  # the common case, without a call per word
         if not pattern.search(current):
             continue
         if starts is None or ends is None or not changed:
