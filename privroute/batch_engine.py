@@ -391,6 +391,8 @@ class RayEngine:
             raise MissingDependency("ray", "ray") from exc
         self._ray = ray
         self._owns_ray = not ray.is_initialized()
+        if self._owns_ray and address is not None:
+            _check_reachable(address)
         if self._owns_ray:
             kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
             if address is None and workers:
@@ -425,6 +427,31 @@ class RayEngine:
     def close(self) -> None:
         if self._owns_ray:
             self._ray.shutdown()
+
+
+RAY_CONNECT_TIMEOUT_S = 5.0
+
+
+def _check_reachable(address: str) -> None:
+    """Fail fast, with the address in the message, when nothing listens at a Ray address.
+
+    ``ray.init`` on an unreachable address retries for minutes, logging as it goes;
+    a plain TCP connect tells the user at once. ``auto`` and ``local`` name no socket.
+    """
+    import socket
+
+    target = address.removeprefix("ray://")
+    if target in ("auto", "local") or "://" in target:
+        return
+    host, sep, port_text = target.rpartition(":")
+    if not sep or not port_text.isdigit():
+        raise ConfigurationError(f"Ray address {address!r} is not HOST:PORT, ray://HOST:PORT, auto or local")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port_text)), timeout=RAY_CONNECT_TIMEOUT_S):
+            pass
+    except OSError as exc:
+        reason = "timed out" if isinstance(exc, TimeoutError) else (exc.strerror or type(exc).__name__).lower()
+        raise ConfigurationError(f"cannot reach Ray at {address} ({reason}); is the cluster running?") from exc
 
 
 def make_engine(kind: str, policy: Policy, *, workers: int, address: str | None = None) -> Engine:

@@ -62,6 +62,32 @@ class TestEngines:
         for value in PII:
             assert value.encode() not in all_output_bytes(tmp_path / "ray")
 
+    def test_unreachable_ray_address_fails_fast_with_one_line(self, small_corpus: Path, tmp_path: Path) -> None:
+        """Nothing listening at --address: a one-line usage error naming it, in seconds, nothing written."""
+        import socket
+
+        with socket.socket() as probe:  # a port that was free a moment ago
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        started = time.monotonic()
+        done = subprocess.run(
+            [sys.executable, "-m", "privroute.cli", "redact", "--policy", "general", "--engine", "ray",
+             "--address", f"127.0.0.1:{port}", "--out", str(tmp_path / "out"), str(small_corpus)],
+            capture_output=True, text=True, timeout=120)
+        assert done.returncode == 2
+        assert done.stderr.strip().count("\n") == 0 and f"cannot reach Ray at 127.0.0.1:{port}" in done.stderr
+        assert "Traceback" not in done.stderr
+        assert time.monotonic() - started < 60
+        assert not (tmp_path / "out").exists()
+
+    def test_malformed_ray_address_is_a_usage_error(self) -> None:
+        """An address that is not HOST:PORT is refused before Ray is touched."""
+        from privroute.batch_engine import _check_reachable
+        from privroute.errors import ConfigurationError
+
+        with pytest.raises(ConfigurationError, match="not HOST:PORT"):
+            _check_reachable("headnode")
+
 
     @pytest.mark.parametrize("workers", [1, 2])
     def test_a_detector_that_cannot_load_fails_every_document_with_the_reason(
