@@ -120,9 +120,30 @@ def _text_render(data: bytes, extracted: Extracted, edits: Sequence[Edit]) -> by
 # ---------------------------------------------------------------------- csv
 
 
-def _csv_extract(data: bytes, options: FormatOptions) -> Extracted:
+_CSV_DELIMITERS = (",", ";", "\t", "|")
+
+
+def _csv_delimiter(text: str, default: str) -> str:
+    """The delimiter of a delimited file: whichever of , ; tab | its header line holds most.
+
+    European spreadsheets export with ';'; a header with none of them is one
+    column, read with ``default``. Delimiters inside double quotes do not count.
+    """
+    counts = dict.fromkeys(_CSV_DELIMITERS, 0)
+    quoted = False
+    for char in text[:text.find("\n") if "\n" in text else len(text)]:
+        if char == '"':
+            quoted = not quoted
+        elif not quoted and char in counts:
+            counts[char] += 1
+    best = max(_CSV_DELIMITERS, key=lambda d: (counts[d], d == default))
+    return best if counts[best] else default
+
+
+def _csv_extract(data: bytes, options: FormatOptions, default: str = ",") -> Extracted:
     text, bom = decode_text(data)
-    rows = _csv_rows(text)
+    delimiter = _csv_delimiter(text, default)
+    rows = _csv_rows(text, delimiter)
     header = rows[0] if rows else []
     if options.columns:
         missing = [c for c in options.columns if c not in header]
@@ -139,11 +160,15 @@ def _csv_extract(data: bytes, options: FormatOptions) -> Extracted:
                 cells.append((r, c))
                 strings.append(cell)
     newline = "\r\n" if "\r\n" in text else "\n"
-    return Extracted(tuple(strings), (bom, newline, rows, tuple(cells)))
+    return Extracted(tuple(strings), (bom, newline, rows, tuple(cells), delimiter))
 
 
-def _csv_rows(text: str) -> list[list[str]]:
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+def _tsv_extract(data: bytes, options: FormatOptions) -> Extracted:
+    return _csv_extract(data, options, default="\t")
+
+
+def _csv_rows(text: str, delimiter: str) -> list[list[str]]:
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     try:
         return [list(row) for row in reader]
     except csv.Error:
@@ -152,12 +177,12 @@ def _csv_rows(text: str) -> list[list[str]]:
 
 
 def _csv_render(data: bytes, extracted: Extracted, edits: Sequence[Edit]) -> bytes:
-    bom, newline, rows, cells = extracted.state
+    bom, newline, rows, cells, delimiter = extracted.state
     rows = [list(row) for row in rows]
     for (r, c), edit in zip(cells, edits, strict=True):
         rows[r][c] = edit.text
     out = io.StringIO(newline="")
-    csv.writer(out, lineterminator=newline).writerows(rows)
+    csv.writer(out, delimiter=delimiter, lineterminator=newline).writerows(rows)
     return _encode(out.getvalue(), bom)
 
 
@@ -439,6 +464,7 @@ _FORMATS: dict[str, Format] = {
     ".txt": _TEXT,
     ".md": _TEXT,
     ".csv": Format("csv", _csv_extract, _csv_render),
+    ".tsv": Format("tsv", _tsv_extract, _csv_render),
     ".json": Format("json", _json_extract, _json_render),
     ".jsonl": Format("jsonl", _jsonl_extract, _jsonl_render),
     ".ndjson": Format("jsonl", _jsonl_extract, _jsonl_render),

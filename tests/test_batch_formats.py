@@ -64,6 +64,40 @@ class TestRoundTrips:
         back = list(csv.reader(io.StringIO(round_trip(".csv", data).decode(), newline="")))
         assert back == list(csv.reader(io.StringIO(data.decode(), newline="")))
 
+    @settings(max_examples=60, deadline=None)
+    @given(st.sampled_from([";", "\t", "|"]),
+           st.lists(st.lists(st.text(alphabet=st.characters(blacklist_categories=("Cs",),
+                                                             blacklist_characters="\x00\r"), max_size=8),
+                             min_size=3, max_size=3), min_size=1, max_size=5))
+    def test_other_delimiters_survive_identity_edits(self, delimiter: str, rows: list[list[str]]) -> None:
+        """A ';', tab or '|' file is read with its own delimiter and written back as the same rows."""
+        buffer = io.StringIO(newline="")
+        csv.writer(buffer, delimiter=delimiter, lineterminator="\n").writerows([["h1", "h2", "h3"], *rows])
+        data = buffer.getvalue().encode()
+        fmt = format_for(".csv")
+        assert fmt is not None
+        assert len(fmt.extract(data, FormatOptions()).strings) == sum(1 for row in rows for cell in row if cell)
+        back = round_trip(".csv", data).decode()
+        assert list(csv.reader(io.StringIO(back, newline=""), delimiter=delimiter)) == \
+            list(csv.reader(io.StringIO(data.decode(), newline=""), delimiter=delimiter))
+
+    def test_semicolon_csv_columns_are_selected_by_name(self) -> None:
+        """--columns works on a European ';' export; a ';' inside quotes is not a delimiter."""
+        data = 'name;"note; free";city\nJane Roe;"a; b";Boise\n'.encode()
+        fmt = format_for(".csv")
+        assert fmt is not None
+        extracted = fmt.extract(data, FormatOptions(columns=("name", "city")))
+        assert extracted.strings == ("Jane Roe", "Boise")
+        edits = [Edit("<PERSON_1>"), Edit("<LOCATION_1>")]
+        assert fmt.render(data, extracted, edits) == 'name;"note; free";city\n<PERSON_1>;"a; b";<LOCATION_1>\n'.encode()
+
+    def test_tsv_is_tab_separated(self) -> None:
+        """.tsv files are read as tab-separated, even with commas in the cells."""
+        data = "who\tnote\nJane Roe\tcalls, often\n".encode()
+        assert round_trip(".tsv", data) == data
+        fmt = format_for(".tsv")
+        assert fmt is not None and fmt.extract(data, FormatOptions()).strings == ("Jane Roe", "calls, often")
+
     def test_text_keeps_bom_and_line_endings(self) -> None:
         """A UTF-8 BOM and CRLF line endings are kept."""
         data = "\ufeffline one\r\nline two\r\n".encode()
