@@ -90,15 +90,55 @@ class Vault:
     def redact(self, text: str, entities: Sequence[Entity]) -> "Redaction":
         """Replace each entity span of ``text`` with its token; returns a Redaction."""
         with self._lock:
-            spans = self._lookalike_spans(text, entities)
-            pieces: list[str] = []
-            cursor = 0
-            for entity in spans:
-                pieces.append(text[cursor : entity.start])
-                pieces.append(self._token_for(text[entity.start : entity.end], entity.type))
-                cursor = entity.end
-            pieces.append(text[cursor:])
-        return Redaction(text="".join(pieces), entities=tuple(spans), vault=self)
+            extra: list[Entity] = []
+            while True:
+                spans = self._lookalike_spans(text, [*entities, *extra])
+                redacted, kept = self._replace(text, spans)
+                # A token next to kept text can turn that text into a look-alike
+                # ("PERSON_1_1" with its last "_" redacted reads "PERSON_1<...>1"):
+                # wrap such text too, until the redacted text holds none.
+                created = self._lookalikes_made_by_tokens(redacted, kept)
+                if not created:
+                    break
+                extra.extend(created)
+        return Redaction(text=redacted, entities=tuple(spans), vault=self)
+
+    def _replace(self, text: str, spans: Sequence[Entity]) -> tuple[str, list[tuple[int, int, int]]]:
+        """The redacted text, and where the kept text went: (start, end in it, start in ``text``)."""
+        pieces: list[str] = []
+        kept: list[tuple[int, int, int]] = []
+        cursor = length = 0
+
+        def keep(end: int) -> None:
+            nonlocal length
+            if end > cursor:
+                pieces.append(text[cursor:end])
+                kept.append((length, length + end - cursor, cursor))
+                length += end - cursor
+
+        for entity in spans:
+            keep(entity.start)
+            token = self._token_for(text[entity.start:entity.end], entity.type)
+            pieces.append(token)
+            length += len(token)
+            cursor = entity.end
+        keep(len(text))
+        return "".join(pieces), kept
+
+    def _lookalikes_made_by_tokens(self, redacted: str, kept: list[tuple[int, int, int]]) -> list[Entity]:
+        """Token-shaped kept text that restore would turn into a value; other new shapes are reserved."""
+        created: list[Entity] = []
+        for match in _TOKEN.finditer(redacted):
+            inside = next((k for k in kept if k[0] <= match.start() and match.end() <= k[1]), None)
+            if inside is None:
+                continue  # an issued token
+            key = _match_key(match)
+            if key in self._by_key:
+                start = inside[2] + match.start() - inside[0]
+                created.append(Entity(start, start + match.end() - match.start(), LOOKALIKE_TYPE, 1.0, "vault"))
+            else:
+                self._reserved.add(key)
+        return created
 
     def _lookalike_spans(self, text: str, entities: Sequence[Entity]) -> list[Entity]:
         """Reserve every token-shaped string in the input; wrap those already issued."""

@@ -78,6 +78,24 @@ class TestUnforgeable:
         assert second.entities[0].type == LOOKALIKE_TYPE
         assert vault.restore(second.text) == "What is <PERSON_1> really?"
 
+    def test_text_a_token_turns_into_a_lookalike_comes_back_literal(self) -> None:
+        """'PERSON_1_1' with its last '_' redacted would read 'PERSON_1<...>1': that text is wrapped too."""
+        text = "0 and PERSON_1_1"
+        entities = [Entity(0, 1, "PERSON"), Entity(14, 15, "PERSON")]
+        redaction = Vault().redact(text, entities)
+        assert "PERSON_1<" not in redaction.text
+        assert redaction.restore(redaction.text) == text
+
+    def test_new_token_shapes_next_to_tokens_are_reserved(self) -> None:
+        """A shape that only appears once a token sits beside it is never issued later."""
+        vault = Vault()
+        text = "see PERSON_5x"
+        vault.redact(text, [Entity(12, 13, "PERSON")])  # 'x' redacted: 'PERSON_5<...>'
+        for index in range(6):
+            vault.redact(f"person {index}", [Entity(0, 8, "PERSON")])
+        assert "<PERSON_5>" not in vault.tokens()
+        assert "<PERSON_7>" in vault.tokens()
+
     def test_unknown_placeholder_is_kept_and_reported(self) -> None:
         """A token the model invented stays as is and is listed."""
         vault = Vault()
