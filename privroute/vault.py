@@ -17,6 +17,7 @@ backslashes or group references come back byte for byte.
 
 from __future__ import annotations
 
+import bisect
 import re
 import threading
 from collections.abc import Iterable, Sequence
@@ -128,9 +129,11 @@ class Vault:
     def _lookalikes_made_by_tokens(self, redacted: str, kept: list[tuple[int, int, int]]) -> list[Entity]:
         """Token-shaped kept text that restore would turn into a value; other new shapes are reserved."""
         created: list[Entity] = []
+        starts = [k[0] for k in kept]
         for match in _TOKEN.finditer(redacted):
-            inside = next((k for k in kept if k[0] <= match.start() and match.end() <= k[1]), None)
-            if inside is None:
+            position = bisect.bisect_right(starts, match.start()) - 1
+            inside = kept[position] if position >= 0 else None
+            if inside is None or match.end() > inside[1]:
                 continue  # an issued token
             key = _match_key(match)
             if key in self._by_key:
