@@ -238,17 +238,23 @@ _AGE = re.compile(r"(?:age[ds]?\s+)?(\d{1,3})(?:[\s-]*(?:years?|yrs?|y/?o|yo)(?:
                   re.IGNORECASE)
 
 
+_LONGEST_EXCEPTION = 80
+
+
 def is_identifying_date(value: str) -> bool:
     """False for a year alone, a month alone, a bare time, relative dates and durations."""
     compact = " ".join(value.split()).strip(" ,.;:()")
     if not compact:
         return False
-    for pattern in (_YEAR_ALONE, _RELATIVE, _MONTH_ONLY, _TIME_ONLY):
-        if pattern.fullmatch(compact):
+    # The exceptions are short phrases; matching them against a long value (a hostile
+    # run of digits tagged DATE) would only cost time, quadratic in its length.
+    if len(compact) <= _LONGEST_EXCEPTION:
+        for pattern in (_YEAR_ALONE, _RELATIVE, _MONTH_ONLY, _TIME_ONLY):
+            if pattern.fullmatch(compact):
+                return False
+        match = _AGE.fullmatch(compact)
+        if match and not compact.isdigit():
             return False
-    match = _AGE.fullmatch(compact)
-    if match and not compact.isdigit():
-        return False
     # What remains identifies a day only if it names a month or is a numeric date:
     # "dyspnea x3 days", "the 60s" or "day 2" never do.
     return _DATE_STRUCTURE.search(compact) is not None
@@ -320,7 +326,7 @@ def _common_word(value: str, result: Any, english: frozenset[str]) -> bool:
 
 _EDGE_WORD = re.compile(r"\S+")
 _HONORIFIC = re.compile(r"(?:mr|mrs|ms|miss|mx|dr|prof|rev|sir|dame|nurse|sister)\.?", re.IGNORECASE)
-_STREETISH = re.compile(r"[^\W\d_]{3,}[\w'’.-]*[ \t]+\d{1,5}[A-Za-z]?\b|\b\d{1,5}[A-Za-z]?[ \t]+[^\W\d_]{3,}")
+_STREETISH = re.compile(r"[^\W\d_]{3,40}[\w'’.-]{0,40}[ \t]+\d{1,5}[A-Za-z]?\b|\b\d{1,5}[A-Za-z]?[ \t]+[^\W\d_]{3,}")
 
 
 def _trim_common_words(text: str, result: Any, english: frozenset[str]) -> None:

@@ -312,13 +312,14 @@ _FIRM_SUFFIX = (r"Inc|Incorporated|LLC|LLP|Ltd|Limited|Corp|Corporation|Co|Compa
                 r"Club|Bank|Insurance|Pharmaceuticals|Pharma|Therapeutics|Health|Healthcare|Hospital|Clinic|"
                 r"Medical Center|University|College|School|GmbH|AG|SA|S\.A|SpA|BV|NV|AB|Oy|plc|PLC")
 _FIRM = re.compile(
-    rf"\b(?:[A-Z][\w&'’-]*[ \t]+){{1,3}}(?:{_FIRM_SUFFIX})\b\.?"
+    rf"\b(?:[A-Z][\w&'’-]{{0,40}}[ \t]+){{1,3}}(?:{_FIRM_SUFFIX})\b\.?"
     r"|\b[A-Z][a-z]+,[ \t]+[A-Z][a-z]+,?[ \t]+(?:and|&)[ \t]+[A-Z][a-z]+\b")
 _LOWER_MIDDLE_INITIAL = re.compile(r"(?<![\w'’-])([a-z]{3,})[ \t]+[a-z]\.?[ \t]+([a-z][\w'’-]{2,})(?![\w'’-])")
 # A speaker or addressee at the start of a line: "Éva: What a wife." / "Warrane, can I ..."
 _SPEAKER = re.compile(r"(?m)^[ \t>]*([^\W\d_][\w'’-]{2,})(?=[ \t]*(?::[^/]|,[ \t]+(?:can|could|would|will|please|"
                       r"thanks|thank|i|we|you)\b))")
-_MIDDLE_INITIAL = re.compile(r"\b([A-Z][a-z][\w'’-]*)[ \t]+[A-Z]\.?[ \t]+([A-Z][a-z][\w'’-]+)\b")
+# Word lengths are bounded here and below so that a hostile run like "Ab-Ab-Ab-..." stays linear.
+_MIDDLE_INITIAL = re.compile(r"\b([A-Z][a-z][\w'’-]{0,40})[ \t]+[A-Z]\.?[ \t]+([A-Z][a-z][\w'’-]+)\b")
 _CAPITALISED = re.compile(r"(?<![\w'’-])[A-Z][a-z]{2,}(?![\w'’-])")
 _SENTENCE_END = re.compile(r"(?:^|[.!?:;\n>\"“(]\s*)$")
 

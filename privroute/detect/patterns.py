@@ -317,7 +317,8 @@ _CAP = r"[A-ZÀ-ÞĀ-ž][\w'’.-]*"
 _EN_ADDRESS = re.compile(rf"\b\d{{1,6}}[A-Za-z]?(?:-\d{{1,4}})?\s+(?:\d{{1,5}}\s+)?(?:[NSEW]\.?\s+)?(?:{_CAP}\s+){{0,4}}"
                          rf"(?:{_EN_STREET})\b\.?(?:\s+\d{{1,5}}[A-Za-z]?\b)?")
 # Continental layout: street word(s) then the house number ("Lindenstraße 12", "ul. Zamkowa 33").
-_WORD_NUMBER = re.compile(r"([^\W\d_][\w'’.-]*)[ \t]+\d{1,5}[A-Za-z]?\b\.?")
+# Street words are short; the bound keeps a hostile run of "a.a.a..." linear.
+_WORD_NUMBER = re.compile(r"([^\W\d_][\w'’.-]{0,60})[ \t]+\d{1,5}[A-Za-z]?\b\.?")
 _WORD_BEFORE = re.compile(r"(?:([^\W\d_][\w'’.-]*|\d{1,6})[ \t]+)$")
 _ADDRESS_PATTERNS = (
     # Number first, then the street type (French, Spanish, Italian, Portuguese layouts).
