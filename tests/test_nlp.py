@@ -117,6 +117,29 @@ class TestDecodeOnly:
         assert decode_only(fresh, labels) is False
         assert ner.model.get_ref("upper") is upper
 
+    def test_a_failure_midway_puts_everything_back(self, fresh: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+        """If the rebuilt actions do not come back as planned, the recognizer is restored whole."""
+        import privroute.detect.nlp as nlp_module
+
+        ner = fresh.get_pipe("ner")
+        names = [ner.moves.get_class_name(i) for i in range(ner.moves.n_moves)]
+        upper = ner.model.get_ref("upper")
+        before = _entities(fresh, TEXTS)
+        real = nlp_module._class_names
+        calls = {"n": 0}
+
+        def reordered(moves: Any) -> list[str]:
+            calls["n"] += 1
+            found = real(moves)
+            return found[::-1] if moves is ner.moves and len(found) < len(names) else found
+
+        monkeypatch.setattr(nlp_module, "_class_names", reordered)
+        assert decode_only(fresh, {"PERSON", "ORG"}) is False
+        assert calls["n"] > 0
+        assert [ner.moves.get_class_name(i) for i in range(ner.moves.n_moves)] == names
+        assert ner.model.get_ref("upper") is upper and upper in ner.model.layers
+        assert _entities(fresh, TEXTS) == before
+
     def test_a_pipeline_without_a_recognizer_is_left_alone(self) -> None:
         """A blank pipeline has nothing to narrow."""
         assert decode_only(spacy.blank("en"), {"PERSON"}) is False

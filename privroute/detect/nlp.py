@@ -161,34 +161,38 @@ def decode_only(nlp: Any, labels: Collection[str]) -> bool:
     if "ner" not in nlp.pipe_names:
         return False
     ner = nlp.get_pipe("ner")
+    model = ner.model
     try:
         plan = _narrowing_plan(ner, frozenset(labels))
+        if plan is None:
+            return False
+        kept_actions, rows, expected = plan
+        from thinc.api import Linear
+
+        upper = model.get_ref("upper")
+        position = model.layers.index(upper)
+        weights, bias = upper.get_param("W"), upper.get_param("b")
+        narrowed = Linear(nO=len(rows), nI=weights.shape[1])
+        narrowed.ops = upper.ops
+        narrowed.set_param("W", weights[rows].copy())
+        narrowed.set_param("b", bias[rows].copy())
+        unseen = {rows.index(row) for row in model.attrs.get("unseen_classes", set()) if row in rows}
+        original_actions = {action: dict(freqs) for action, freqs in ner.moves.labels.items()}
     except (AttributeError, KeyError, TypeError, ValueError, ImportError) as exc:
         logger.debug("entity labels not narrowed: unexpected pipeline structure (%s)", type(exc).__name__)
         return False
-    if plan is None:
-        return False
-    kept_actions, rows, expected = plan
-    from thinc.api import Linear
-
-    model = ner.model
-    upper = model.get_ref("upper")
-    weights, bias = upper.get_param("W"), upper.get_param("b")
-    narrowed = Linear(nO=len(rows), nI=weights.shape[1])
-    narrowed.ops = upper.ops
-    narrowed.set_param("W", weights[rows].copy())
-    narrowed.set_param("b", bias[rows].copy())
-    original_actions = {action: dict(freqs) for action, freqs in ner.moves.labels.items()}
+    # Nothing has changed so far; from here a failure puts every piece back.
     ner.moves.initialize_actions(kept_actions)
     try:
         if _class_names(ner.moves) != expected:
             raise ValueError("the actions came back in another order")
-        model.layers[model.layers.index(upper)] = narrowed
+        model.layers[position] = narrowed
         model.set_ref("upper", narrowed)
-        unseen = model.attrs.get("unseen_classes", set())
-        model.attrs["unseen_classes"] = {rows.index(row) for row in unseen if row in rows}
+        model.attrs["unseen_classes"] = unseen
     except (AttributeError, KeyError, TypeError, ValueError) as exc:
         ner.moves.initialize_actions(original_actions)
+        model.layers[position] = upper
+        model.set_ref("upper", upper)
         logger.debug("entity labels not narrowed: %s", type(exc).__name__)
         return False
     return True
