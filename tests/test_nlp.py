@@ -38,7 +38,7 @@ def fresh() -> Any:
 class TestSharedPipeline:
     def test_only_the_entity_recognizer_runs(self) -> None:
         """The tagger, lemmatizer and attribute ruler are disabled; the parser is not even loaded."""
-        nlp = shared_nlp(MODEL, labels=SPACY_LABELS)
+        nlp = shared_nlp(MODEL)
         assert nlp.pipe_names == ["ner"]
         assert "parser" not in nlp.component_names
 
@@ -84,14 +84,14 @@ class TestNumpyProducts:
 class TestDecodeOnly:
     def test_shared_pipeline_knows_only_mapped_labels(self) -> None:
         """The recognizer's labels are exactly the spaCy labels privroute maps to entity types."""
-        ner = shared_nlp(MODEL, labels=SPACY_LABELS).get_pipe("ner")
+        ner = shared_nlp(MODEL).get_pipe("ner")
         assert set(ner.labels) == {"PERSON", "GPE", "LOC", "FAC", "ORG", "NORP", "DATE", "TIME"}
         assert set(ner.labels) <= set(SPACY_LABELS)
         assert ner.moves.n_moves == ner.model.get_ref("upper").get_dim("nO")
 
     def test_narrowed_recognizer_still_finds_people_places_firms_and_dates(self) -> None:
         """The labels kept are still predicted where the text has them."""
-        found = _entities(shared_nlp(MODEL, labels=SPACY_LABELS), TEXTS[:1])[0]
+        found = _entities(shared_nlp(MODEL), TEXTS[:1])[0]
         assert {label for _, _, label in found} >= {"PERSON", "ORG", "GPE", "DATE"}
         assert all(label in SPACY_LABELS for _, _, label in found)
 

@@ -22,6 +22,7 @@ from functools import lru_cache
 from typing import Any
 
 from ..errors import ConfigurationError, MissingDependency
+from .engine import SPACY_LABELS
 
 __all__ = ["decode_only", "model_lock", "one_blas_thread", "shared_nlp"]
 
@@ -38,11 +39,10 @@ _cache_lock = threading.Lock()
 _model_locks: dict[str, threading.Lock] = {}
 
 
-def shared_nlp(model_name: str, labels: Collection[str] = ()) -> Any:
+def shared_nlp(model_name: str) -> Any:
     """The spaCy pipeline for ``model_name``, loaded once per process, never downloaded.
 
-    ``labels``, when given on the first load, are the only entity labels the
-    recognizer will choose among (``decode_only``).
+    Its recognizer chooses only among the labels privroute maps (``SPACY_LABELS``).
     """
     with _cache_lock:
         nlp = _cache.get(model_name)
@@ -60,8 +60,7 @@ def shared_nlp(model_name: str, labels: Collection[str] = ()) -> Any:
                 ) from exc
             _keep_only_entity_components(nlp)
             _dense_layers_on_numpy(nlp)
-            if labels:
-                decode_only(nlp, labels)
+            decode_only(nlp, SPACY_LABELS)
             _cache[model_name] = nlp
             _model_locks[model_name] = threading.Lock()
         return nlp

@@ -75,7 +75,7 @@ class PresidioDetector:
 
     def __init__(self, config: "DetectConfig") -> None:
         self.config = config
-        self._nlp = shared_nlp(config.spacy_model, labels=SPACY_LABELS)
+        self._nlp = shared_nlp(config.spacy_model)
         self._english = _english_for(config.spacy_model, self._nlp)
         given_names()  # load the name lists now: a missing package fails here, not mid-request
         self._stop_words = frozenset(getattr(self._nlp.Defaults, "stop_words", ()))
