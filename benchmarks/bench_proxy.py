@@ -91,7 +91,7 @@ def _start(workdir: Path, *, audit: bool) -> tuple[list[subprocess.Popen[bytes]]
     policy = {"name": "bench", "extends": "general", "audit": {"enabled": audit},
               "frontier": {"model": "test-frontier", "base_url": upstream_url}}
     (workdir / "bench.yaml").write_text(yaml.safe_dump(policy), encoding="utf-8")
-    from privroute.serve_config import hash_api_key
+    from privroute.server.config import hash_api_key
 
     config = {"port": proxy_port, "tenants": [{"name": "bench", "policy": "bench.yaml",
                                                "api_keys": [hash_api_key(KEY)]}]}

@@ -33,7 +33,7 @@ from .errors import (
     PrivrouteError,
 )
 from .policy import Policy, Sensitivity, load_policy, shipped_policies
-from .router import Prompt, RouteResult, Router, get_router
+from .router import Prompt, Router, RouteResult, get_router
 from .vault import Redaction, Restored, StreamRestorer, Vault
 
 __version__ = "0.1.0"

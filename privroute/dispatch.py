@@ -3,6 +3,10 @@
 The Router decides (detect, classify, redact: ``Router.prepare``); this module
 carries the decision out and records it:
 
+The Router hands over a ``Prepared`` call (defined here, where it is consumed);
+the dispatcher holds the backends (``Backends``, built once per Router) and never
+calls back into the router.
+
 1. ``Dispatcher.begin``: when the policy requires an audit trail, check that the
    store can take a record *before* anything is sent (AuditError otherwise).
 2. ``Call.run`` / ``Call.open_stream``: for a frontier target, check the tenant's
@@ -28,19 +32,83 @@ import time
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import logsafe
-from .audit import AuditEvent, NullAudit, open_audit
+from .audit import AuditEvent, AuditStore, NullAudit, open_audit
+from .backends import frontier_from_config, local_from_config
 from .backends.base import Backend, Completion, Message, Usage
 from .budget import BudgetGuard, estimate_tokens, output_limit
 from .errors import AuditError, BackendError, Blocked, BudgetExceeded
-from .resilience import BreakerRegistry, RetrySettings, breakers, call_with_retry, endpoint_key
+from .resilience import (
+    BreakerRegistry,
+    RetrySettings,
+    breakers,
+    call_with_retry,
+    endpoint_key,
+)
 
-__all__ = ["Call", "Dispatcher", "Outcome", "OpenedStream"]
+if TYPE_CHECKING:
+    from .classify import Decision
+    from .policy import Policy
+    from .vault import Redaction
+
+__all__ = ["Backends", "Call", "Dispatcher", "OpenedStream", "Outcome", "Prepared"]
 
 log = logging.getLogger("privroute.dispatch")
 logsafe.install()
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A decided call: what goes where. ``sent`` is None for local calls.
+
+    ``messages`` is what the target receives (placeholders for a redacted call);
+    ``original`` is the validated prompt as the user wrote it, which only the local
+    model may ever see (a local fallback answers from it).
+    """
+
+    decision: "Decision"
+    messages: tuple[Message, ...]
+    sent: str | None
+    target: str
+    redaction: "Redaction | None"
+    original: tuple[Message, ...] = ()
+
+    def __repr__(self) -> str:
+        return f"Prepared(action={self.decision.action!r}, target={self.target!r}, messages={len(self.messages)})"
+
+
+class Backends:
+    """The local and frontier backends of one Router, built on first use (thread-safe).
+
+    Given ones are used as they are; missing ones come from the policy's
+    ``local:``/``frontier:`` blocks (the frontier raises ConfigurationError when none
+    is configured, never falls back to another destination).
+    """
+
+    def __init__(self, policy: "Policy", *, local: Backend | None = None, frontier: Backend | None = None) -> None:
+        self._policy = policy
+        self._local = local
+        self._frontier = frontier
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"Backends(policy={self._policy.name!r})"
+
+    @property
+    def local(self) -> Backend:
+        with self._lock:
+            if self._local is None:
+                self._local = local_from_config(self._policy.local)
+            return self._local
+
+    @property
+    def frontier(self) -> Backend:
+        with self._lock:
+            if self._frontier is None:
+                self._frontier = frontier_from_config(self._policy.frontier)
+            return self._frontier
 
 
 @dataclass(frozen=True)
@@ -65,16 +133,17 @@ class OpenedStream:
     backend: Backend
     target: str
     deltas: Iterator[str]
-    prepared: Any
+    prepared: Prepared
 
 
 class Dispatcher:
     """Per-Router state: the audit store, the budget guard, the retry settings."""
 
-    def __init__(self, policy: Any, *, audit: Any = None, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep, breaker_registry: BreakerRegistry | None = None,
-                 ) -> None:
+    def __init__(self, policy: "Policy", backends: Backends, *, audit: "AuditStore | NullAudit | None" = None,
+                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
+                 breaker_registry: BreakerRegistry | None = None) -> None:
         self.policy = policy
+        self.backends = backends
         self._audit = audit
         self._clock = clock
         self._sleep = sleep
@@ -84,7 +153,7 @@ class Dispatcher:
         self.retry = RetrySettings.from_frontier(policy.frontier)
 
     @property
-    def audit(self) -> Any:
+    def audit(self) -> "AuditStore | NullAudit":
         with self._lock:
             if self._audit is None:
                 self._audit = open_audit(self.policy.audit)
@@ -138,21 +207,17 @@ class Call:
 
     # ------------------------------------------------------------ carrying out
 
-    def _original(self) -> tuple[Message, ...]:
-        from .router import to_messages  # router imports this module
-
-        return to_messages(self._prompt, max_chars=self._d.policy.limits.max_prompt_chars)[0]
-
-    def _fallback(self, router: Any, max_tokens: int | None, reason: str, *, attempts: int,
+    def _fallback(self, prepared: Prepared, max_tokens: int | None, reason: str, *, attempts: int,
                   sent: str | None) -> Outcome:
         log.info("answering locally: %s", reason)
-        completion = router.local.complete(self._original(), max_tokens=max_tokens)
-        return Outcome(completion, router.local, "local", attempts, sent, reason)
+        local = self._d.backends.local
+        completion = local.complete(prepared.original, max_tokens=max_tokens)
+        return Outcome(completion, local, "local", attempts, sent, reason)
 
     def _frontier_limit(self, max_tokens: int | None) -> int | None:
         return output_limit(max_tokens, self._d.policy.frontier.max_output_tokens)
 
-    def _check_budget(self, prepared: Any, frontier: Backend) -> None:
+    def _check_budget(self, prepared: Prepared, frontier: Backend) -> None:
         self._d.budget.check(frontier.model, _chars(prepared.messages))
 
     def _retrying(self, frontier: Backend, attempt: Callable[[float], Any]) -> Any:
@@ -163,12 +228,13 @@ class Call:
         return call_with_retry(attempt, self._d.retry, breaker=breaker, name=frontier.name,
                                clock=self._d._clock, sleep=self._d._sleep, started=self.started)
 
-    def run(self, prepared: Any, router: Any, max_tokens: int | None) -> Outcome:
+    def run(self, prepared: Prepared, max_tokens: int | None) -> Outcome:
         """Answer a prepared (non-blocked) call; raises typed errors."""
         if prepared.target == "local":
-            completion = router.local.complete(prepared.messages, max_tokens=max_tokens)
-            return Outcome(completion, router.local, "local", 1, None)
-        frontier = router.frontier
+            local = self._d.backends.local
+            completion = local.complete(prepared.messages, max_tokens=max_tokens)
+            return Outcome(completion, local, "local", 1, None)
+        frontier = self._d.backends.frontier
         limit = self._frontier_limit(max_tokens)
         policy = self._d.policy
         try:
@@ -176,14 +242,14 @@ class Call:
         except BudgetExceeded as exc:
             if policy.budget.on_exceed != "local":
                 raise
-            return self._fallback(router, max_tokens, f"budget exceeded ({exc.scope})", attempts=0, sent=None)
+            return self._fallback(prepared, max_tokens, f"budget exceeded ({exc.scope})", attempts=0, sent=None)
         try:
             done = self._retrying(frontier, lambda timeout: frontier.complete(
                 prepared.messages, max_tokens=limit, timeout=timeout))
         except BackendError as exc:
             if policy.frontier.fallback != "local":
                 raise
-            return self._fallback(router, max_tokens, f"frontier failed ({type(exc).__name__})",
+            return self._fallback(prepared, max_tokens, f"frontier failed ({type(exc).__name__})",
                                   attempts=exc.attempts, sent=prepared.sent if exc.attempts else None)
         completion: Completion = done.value
         budget = self._d.budget
@@ -193,21 +259,22 @@ class Call:
         budget.record(completion.usage, cost)
         return Outcome(completion, frontier, "frontier", done.attempts, prepared.sent, None, cost)
 
-    def open_stream(self, prepared: Any, router: Any, max_tokens: int | None) -> OpenedStream:
+    def open_stream(self, prepared: Prepared, max_tokens: int | None) -> OpenedStream:
         """Open a stream: retries and fallback apply until the first delta has arrived."""
+        backends = self._d.backends
         if prepared.target == "local":
-            deltas = iter(router.local.stream(prepared.messages, max_tokens=max_tokens))
-            return self._streamed(deltas, prepared, router.local, "local", 1, None)
-        frontier = router.frontier
+            deltas = iter(backends.local.stream(prepared.messages, max_tokens=max_tokens))
+            return self._streamed(deltas, prepared, backends.local, "local", 1, None)
+        frontier = backends.frontier
         limit = self._frontier_limit(max_tokens)
         policy = self._d.policy
 
         def local_stream(reason: str, attempts: int) -> OpenedStream:
             log.info("streaming locally: %s", reason)
-            deltas = iter(router.local.stream(self._original(), max_tokens=max_tokens))
+            deltas = iter(backends.local.stream(prepared.original, max_tokens=max_tokens))
             # The local model saw the original text: there is nothing to restore.
             local_prepared = dataclasses.replace(prepared, redaction=None, sent=prepared.sent if attempts else None)
-            return self._streamed(deltas, local_prepared, router.local, "local", attempts, reason)
+            return self._streamed(deltas, local_prepared, backends.local, "local", attempts, reason)
 
         try:
             self._check_budget(prepared, frontier)
@@ -229,7 +296,7 @@ class Call:
         first, rest = done.value
         return self._streamed(_prepend(first, rest), prepared, frontier, "frontier", done.attempts, None)
 
-    def _streamed(self, deltas: Iterator[str], prepared: Any, backend: Backend, target: str, attempts: int,
+    def _streamed(self, deltas: Iterator[str], prepared: Prepared, backend: Backend, target: str, attempts: int,
                   fallback_reason: str | None) -> OpenedStream:
         fields = {"backend": backend.name, "model": backend.model, "target": target, "attempts": attempts,
                   "fallback_reason": fallback_reason}
@@ -239,10 +306,10 @@ class Call:
 
     # ------------------------------------------------------------ audit
 
-    def _event(self, outcome: str, prepared: Any, **fields: Any) -> AuditEvent:
+    def _event(self, outcome: str, prepared: Prepared | None, **fields: Any) -> AuditEvent:
         policy = self._d.policy
         audit = self._d.audit
-        decision = getattr(prepared, "decision", None)
+        decision = prepared.decision if prepared is not None else None
         base: dict[str, Any] = {
             "outcome": outcome, "policy": policy.name, "policy_hash": policy.content_hash,
             "tenant": policy.budget.tenant, "stream": self._stream,
@@ -265,7 +332,7 @@ class Call:
             if raise_on_failure and self._d.policy.audit.required:
                 raise
 
-    def stream_spend(self, prepared: Any, fields: dict[str, Any], streamed_chars: int) -> dict[str, Any]:
+    def stream_spend(self, prepared: Prepared, fields: dict[str, Any], streamed_chars: int) -> dict[str, Any]:
         """Estimated usage of a frontier stream (streams report no usage), counted against the budget."""
         if fields.get("target") != "frontier":
             return {}
@@ -274,21 +341,22 @@ class Call:
         self._d.budget.record(usage, cost)
         return {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens, "cost": cost}
 
-    def record_stream(self, prepared: Any, outcome: str, error: str | None, fields: dict[str, Any], *,
+    def record_stream(self, prepared: Prepared, outcome: str, error: str | None, fields: dict[str, Any], *,
                       required: bool) -> None:
         self._record(self._event(outcome, prepared, error=error, **fields), raise_on_failure=required)
 
-    def answered(self, result: Any, outcome: Outcome) -> None:
+    def answered(self, prepared: Prepared, outcome: Outcome) -> None:
         """Record an answer; raises AuditError (answer withheld) if a required record fails."""
-        usage = result.usage
+        completion = outcome.completion
+        usage = completion.usage
         self._record(self._event(
-            "answered", result, backend=result.backend, model=result.model, target=outcome.target,
-            attempts=result.attempts, prompt_tokens=usage.prompt_tokens if usage else 0,
-            completion_tokens=usage.completion_tokens if usage else 0, cost=result.cost,
-            truncated=result.truncated, fallback_reason=result.fallback_reason, sent=result.sent,
+            "answered", prepared, backend=outcome.backend.name, model=completion.model, target=outcome.target,
+            attempts=outcome.attempts, prompt_tokens=usage.prompt_tokens if usage else 0,
+            completion_tokens=usage.completion_tokens if usage else 0, cost=outcome.cost,
+            truncated=completion.truncated, fallback_reason=outcome.fallback_reason, sent=outcome.sent,
         ), raise_on_failure=True)
 
-    def failed(self, exc: BaseException, prepared: Any = None, **fields: Any) -> None:
+    def failed(self, exc: BaseException, prepared: Prepared | None = None, **fields: Any) -> None:
         """Record a refusal or an error; the caller re-raises ``exc``."""
         if isinstance(exc, Blocked):
             counts = getattr(exc.decision, "entity_counts", ())
@@ -317,7 +385,7 @@ class _AuditedStream:
     stream that is never iterated gets its record (at garbage collection).
     """
 
-    def __init__(self, call: Call, deltas: Iterator[str], prepared: Any, fields: dict[str, Any]) -> None:
+    def __init__(self, call: Call, deltas: Iterator[str], prepared: Prepared, fields: dict[str, Any]) -> None:
         self._deltas = deltas
         self.truncated = False
         """True once the stream has ended with finish_reason "length"."""
@@ -349,7 +417,7 @@ class _AuditedStream:
 
 
 class _StreamEnd:
-    def __init__(self, call: Call, prepared: Any, fields: dict[str, Any]) -> None:
+    def __init__(self, call: Call, prepared: Prepared, fields: dict[str, Any]) -> None:
         self._call = call
         self._prepared = prepared
         self._fields = fields

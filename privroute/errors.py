@@ -8,6 +8,9 @@ Hierarchy::
     PrivrouteError
     ├── PolicyError (ValueError)            policy file/name cannot be loaded or is invalid
     ├── InputError (ValueError)             the prompt itself is unusable (empty, too big, wrong type)
+    │   ├── FormatError                     a document cannot be read as its type claims (batch)
+    │   ├── MappingError                    a batch mapping file or its key is unusable
+    │   └── BatchUsageError                 a batch cannot start as asked (bad OUTDIR, options, key)
     ├── ConfigurationError (ValueError)     a needed destination or setting is missing
     ├── MissingDependency (ImportError)     an optional extra is not installed
     ├── ModelNotFound (LookupError)         a local model name/path cannot be resolved
@@ -15,10 +18,17 @@ Hierarchy::
     ├── DetectionError (RuntimeError)       the detector failed; nothing was sent
     ├── AuditError (RuntimeError)           the audit record could not be written
     ├── BudgetExceeded                      a token/cost budget would be overrun
+    ├── QueueFull                           the proxy's local-model queue is full; retry later
     └── BackendError (RuntimeError)         a model backend failed
         ├── FrontierUnavailable (ConnectionError)   refused, 4xx/5xx after retries, circuit open
+        │   └── CircuitOpen                         the endpoint's breaker is open; failed fast
         ├── FrontierTimeout (TimeoutError)          the call ran past its deadline
         └── MalformedResponse                       the backend answered something unusable
+
+Two maps below are the one place where an error becomes an outcome for a
+frontend: ``EXIT_CODES`` (the ``privroute`` command's exit status) and
+``HTTP_STATUS`` (the proxy's answer). Both are looked up along the class's MRO,
+so a subclass inherits its parent's entry unless it has its own.
 
 Third-party exceptions (openai, httpx, llama_cpp, presidio, yaml, pydantic) are
 mapped to these at one boundary each, with ``raise ... from exc``.
@@ -31,18 +41,27 @@ from collections.abc import Sequence
 __all__ = [
     "AuditError",
     "BackendError",
+    "BatchUsageError",
     "Blocked",
     "BudgetExceeded",
+    "CircuitOpen",
     "ConfigurationError",
     "DetectionError",
+    "EXIT_CODES",
+    "FormatError",
     "FrontierTimeout",
     "FrontierUnavailable",
+    "HTTP_STATUS",
     "InputError",
     "MalformedResponse",
+    "MappingError",
     "MissingDependency",
     "ModelNotFound",
     "PolicyError",
     "PrivrouteError",
+    "QueueFull",
+    "exit_code_for",
+    "http_status_for",
 ]
 
 
@@ -79,6 +98,18 @@ class PolicyError(PrivrouteError, ValueError):
 
 class InputError(PrivrouteError, ValueError):
     """The prompt or messages cannot be routed (empty, oversized, wrong type)."""
+
+
+class FormatError(InputError):
+    """A document cannot be read as its type claims. The message holds no content."""
+
+
+class MappingError(InputError):
+    """A batch mapping file cannot be used: wrong key, tampered, unreadable, or no key given."""
+
+
+class BatchUsageError(InputError):
+    """The batch cannot start as asked (exit code 2): bad OUTDIR, options or key."""
 
 
 class ConfigurationError(PrivrouteError, ValueError):
@@ -129,17 +160,36 @@ class BudgetExceeded(PrivrouteError):
         super().__init__(message)
 
 
-class BackendError(PrivrouteError, RuntimeError):
-    """A model backend failed. ``backend`` names it; ``attempts`` counts the tries."""
+class QueueFull(PrivrouteError):
+    """The local model's queue is full; try again after ``retry_after_s``. Nothing was sent."""
 
-    def __init__(self, message: str, *, backend: str | None = None, attempts: int = 1) -> None:
+    def __init__(self, retry_after_s: int) -> None:
+        self.retry_after_s = retry_after_s
+        super().__init__(f"the local model is busy (queue full); retry after {retry_after_s}s")
+
+
+class BackendError(PrivrouteError, RuntimeError):
+    """A model backend failed. ``backend`` names it; ``attempts`` counts the tries.
+
+    ``status_code`` is the upstream HTTP status when there was one, and
+    ``retry_after`` the seconds its Retry-After header asked for (None otherwise).
+    """
+
+    def __init__(self, message: str, *, backend: str | None = None, attempts: int = 1,
+                 status_code: int | None = None, retry_after: float | None = None) -> None:
         self.backend = backend
         self.attempts = attempts
+        self.status_code = status_code
+        self.retry_after = retry_after
         super().__init__(message)
 
 
 class FrontierUnavailable(BackendError, ConnectionError):
     """The frontier endpoint refused, failed, or its circuit is open."""
+
+
+class CircuitOpen(FrontierUnavailable):
+    """The endpoint's circuit is open: the call failed fast, nothing was sent."""
 
 
 class FrontierTimeout(BackendError, TimeoutError):
@@ -148,3 +198,48 @@ class FrontierTimeout(BackendError, TimeoutError):
 
 class MalformedResponse(BackendError):
     """The backend answered with something that is not a usable completion."""
+
+
+# Exit status of the ``privroute`` command for each error (README: 1 error, 2 usage, 3 blocked).
+EXIT_CODES: dict[type[PrivrouteError], int] = {
+    PrivrouteError: 1,
+    BatchUsageError: 2,
+    Blocked: 3,
+}
+
+# HTTP status of the proxy's answer for each error; 429 from the frontier stays 429
+# (``http_status_for`` looks at ``status_code``), other upstream failures are 502.
+HTTP_STATUS: dict[type[PrivrouteError], int] = {
+    PrivrouteError: 500,
+    PolicyError: 500,
+    InputError: 400,
+    ConfigurationError: 500,
+    MissingDependency: 500,
+    ModelNotFound: 500,
+    Blocked: 403,
+    DetectionError: 500,
+    AuditError: 503,
+    BudgetExceeded: 429,
+    QueueFull: 429,
+    BackendError: 502,
+    FrontierTimeout: 504,
+}
+
+
+def _lookup(table: dict[type[PrivrouteError], int], exc: PrivrouteError) -> int:
+    for klass in type(exc).__mro__:
+        if klass in table:
+            return table[klass]  # type: ignore[index]
+    raise KeyError(type(exc).__name__)  # unreachable: PrivrouteError is in every table
+
+
+def exit_code_for(exc: PrivrouteError) -> int:
+    """The ``privroute`` command's exit status for an error."""
+    return _lookup(EXIT_CODES, exc)
+
+
+def http_status_for(exc: PrivrouteError) -> int:
+    """The proxy's HTTP status for an error."""
+    if isinstance(exc, FrontierUnavailable) and exc.status_code == 429:
+        return 429
+    return _lookup(HTTP_STATUS, exc)

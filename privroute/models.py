@@ -6,15 +6,15 @@ import hashlib
 import importlib.util
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import ModelNotFound, PolicyError
+from .shipped import shipped_dir, user_model_dirs
 
-__all__ = ["CatalogEntry", "ResolvedModel", "catalog", "resolve_model"]
+__all__ = ["CatalogEntry", "ResolvedModel", "catalog", "resolve_model", "user_models"]
 
 
 class CatalogEntry(BaseModel):
@@ -45,7 +45,7 @@ class ResolvedModel:
 
 @lru_cache(maxsize=1)
 def catalog() -> tuple[CatalogEntry, ...]:
-    text = resources.files("privroute").joinpath("catalog.yaml").read_text(encoding="utf-8")
+    text = shipped_dir("models").joinpath("catalog.yaml").read_text(encoding="utf-8")
     try:
         raw = yaml.safe_load(text) or {}
         return tuple(CatalogEntry.model_validate(item) for item in raw.get("models", []))
@@ -93,6 +93,19 @@ def resolve_model(name_or_path: str) -> ResolvedModel:
         return ResolvedModel(path.stem, path, None, None)
     known = ", ".join(e.name for e in catalog())
     raise ModelNotFound(f"unknown local model {name_or_path!r} (catalog: {known}; or a path to a .gguf file)")
+
+
+def user_models() -> tuple[ResolvedModel, ...]:
+    """The ``.gguf`` files in the user's model folders (``privroute.shipped.user_model_dirs``).
+
+    Each is routable by its path (``local.model: /path/to/file.gguf``).
+    """
+    found = []
+    for folder in user_model_dirs():
+        for path in sorted(folder.glob("*.gguf")):
+            if path.is_file():
+                found.append(ResolvedModel(path.stem, path, None, None))
+    return tuple(found)
 
 
 _verified: set[Path] = set()

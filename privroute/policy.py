@@ -13,14 +13,21 @@ import json
 import re
 from collections.abc import Mapping
 from enum import IntEnum
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from .errors import PolicyError
+from .shipped import shipped_dir
 
 __all__ = [
     "Action",
@@ -264,12 +271,12 @@ class Policy(_Strict):
 
 def shipped_policies() -> tuple[str, ...]:
     """Names of the policies that ship inside the package."""
-    folder = resources.files("privroute").joinpath("policies")
+    folder = shipped_dir("policies")
     return tuple(sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml")))
 
 
 def _shipped_text(name: str) -> str | None:
-    ref = resources.files("privroute").joinpath("policies", f"{name}.yaml")
+    ref = shipped_dir("policies").joinpath(f"{name}.yaml")
     return ref.read_text(encoding="utf-8") if ref.is_file() else None
 
 

@@ -30,7 +30,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from .errors import BackendError, FrontierTimeout, FrontierUnavailable, MalformedResponse
+from .errors import (
+    BackendError,
+    CircuitOpen,
+    FrontierTimeout,
+    FrontierUnavailable,
+    MalformedResponse,
+)
 
 __all__ = [
     "Attempted",
@@ -51,10 +57,6 @@ _RETRYABLE_4XX = frozenset({408, 409, 429})
 _WATCHDOG_GRACE_S = 0.25
 """The client's own timeout (set to the time left) normally fires first; the
 watchdog is the backstop for servers that keep a connection alive byte by byte."""
-
-
-class CircuitOpen(FrontierUnavailable):
-    """The endpoint's circuit is open: the call failed fast, nothing was sent."""
 
 
 @dataclass(frozen=True)
@@ -99,7 +101,7 @@ def is_retryable(exc: BaseException) -> bool:
     if isinstance(exc, FrontierTimeout):
         return True
     if isinstance(exc, FrontierUnavailable):
-        status = getattr(exc, "status_code", None)
+        status = exc.status_code
         return status is None or status in _RETRYABLE_4XX or status >= 500
     return False
 
@@ -236,11 +238,8 @@ def _run_bounded(fn: Callable[[float], T], timeout: float, name: str) -> T:
 def _final(error: BackendError, attempts: int, note: str = "") -> BackendError:
     """The last error, re-raised as the same type with the attempt count in it."""
     message = f"{error} (after {attempts} attempt{'s' if attempts != 1 else ''}{note})"
-    final = type(error)(message, backend=error.backend, attempts=attempts)
-    for attribute in ("status_code", "retry_after"):
-        if hasattr(error, attribute):
-            setattr(final, attribute, getattr(error, attribute))
-    return final
+    return type(error)(message, backend=error.backend, attempts=attempts, status_code=error.status_code,
+                       retry_after=error.retry_after)
 
 
 def call_with_retry(
@@ -296,7 +295,7 @@ def call_with_retry(
             raise _final(last, tries) from last
         if tries >= settings.max_attempts:
             raise _final(last, tries) from last
-        delay = backoff_delay(tries, settings, retry_after=getattr(last, "retry_after", None), rng=rng)
+        delay = backoff_delay(tries, settings, retry_after=last.retry_after, rng=rng)
         if clock() + delay >= deadline:
             raise _final(last, tries, f"; no time left in the {settings.deadline_s:g}s deadline to retry") from last
         sleep(delay)

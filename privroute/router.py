@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
-from .backends import Backend, Message, Usage, frontier_from_config, local_from_config
+from .backends import Backend, Message, Usage
 from .classify import Decision, decide
-from .dispatch import Dispatcher, Outcome
 from .detect.base import Detector, Entity
+from .dispatch import Backends, Dispatcher, Outcome, Prepared
 from .errors import Blocked, DetectionError, InputError, PrivrouteError
 from .policy import Policy, load_policy
 from .vault import Redaction, StreamRestorer, Vault
@@ -33,7 +33,7 @@ from .vault import Redaction, StreamRestorer, Vault
 if TYPE_CHECKING:
     from .audit import AuditStore, NullAudit
 
-__all__ = ["Prepared", "Prompt", "RouteResult", "Router", "StreamingRoute", "get_router"]
+__all__ = ["Prepared", "Prompt", "RouteResult", "Router", "StreamingRoute", "get_router", "to_messages"]
 
 log = logging.getLogger("privroute")
 
@@ -145,12 +145,11 @@ class Router:
     ) -> None:
         self.policy: Policy = load_policy(policy)
         self._detector = detector
-        self._local = local
-        self._frontier = frontier
         self._lock = threading.Lock()
+        self._backends = Backends(self.policy, local=local, frontier=frontier)
         # Budget, retries, breaker, fallback and audit live in privroute.dispatch;
         # ``audit`` defaults to the store the policy/environment names.
-        self._dispatch = Dispatcher(self.policy, audit=audit, clock=clock, sleep=sleep)
+        self._dispatch = Dispatcher(self.policy, self._backends, audit=audit, clock=clock, sleep=sleep)
 
     def __repr__(self) -> str:
         return f"Router(policy={self.policy.name!r})"
@@ -168,17 +167,16 @@ class Router:
 
     @property
     def local(self) -> Backend:
-        with self._lock:
-            if self._local is None:
-                self._local = local_from_config(self.policy.local)
-            return self._local
+        return self._backends.local
 
     @property
     def frontier(self) -> Backend:
-        with self._lock:
-            if self._frontier is None:
-                self._frontier = frontier_from_config(self.policy.frontier)
-            return self._frontier
+        """The frontier backend; ConfigurationError when the policy and environment name none."""
+        return self._backends.frontier
+
+    def warm_up(self) -> None:
+        """Load the detector now (spaCy, Presidio) rather than on the first caller's request."""
+        self.classify("warm up")
 
     # ------------------------------------------------------------ analysis
 
@@ -227,7 +225,7 @@ class Router:
         if decision.action == "block":
             raise Blocked(decision.reasons, sensitivity=decision.sensitivity, decision=decision)
         if decision.action == "local":
-            return Prepared(decision, analysis.messages, None, "local", None)
+            return Prepared(decision, analysis.messages, None, "local", None, analysis.messages)
         redaction = None
         outgoing = analysis.messages
         if decision.action == "redact":
@@ -237,10 +235,7 @@ class Router:
             outgoing = tuple(Message(m.role, r.text) for m, r in zip(analysis.messages, redactions))
             redaction = redactions[-1]
         sent = outgoing[0].content if analysis.from_string else json.dumps([m.as_dict() for m in outgoing])
-        return Prepared(decision, outgoing, sent, "frontier", redaction)
-
-    def backend_for(self, prepared: "Prepared") -> Backend:
-        return self.local if prepared.target == "local" else self.frontier
+        return Prepared(decision, outgoing, sent, "frontier", redaction, analysis.messages)
 
     def route(self, prompt: Prompt, *, max_tokens: int | None = None) -> RouteResult:
         """Classify, then answer locally, via the frontier (redacted or not), or raise Blocked.
@@ -251,12 +246,12 @@ class Router:
         prepared = None
         try:
             prepared = self.prepare(prompt)
-            outcome = call.run(prepared, self, max_tokens)
+            outcome = call.run(prepared, max_tokens)
             result = self._result(outcome, prepared, call.started)
         except Exception as exc:
             call.failed(exc, prepared)
             raise
-        call.answered(result, outcome)
+        call.answered(prepared, outcome)
         return result
 
     def stream(self, prompt: Prompt, *, max_tokens: int | None = None) -> "StreamingRoute":
@@ -270,11 +265,11 @@ class Router:
         prepared = None
         try:
             prepared = self.prepare(prompt)
-            opened = call.open_stream(prepared, self, max_tokens)
+            opened = call.open_stream(prepared, max_tokens)
         except Exception as exc:
             call.failed(exc, prepared)
             raise
-        return StreamingRoute(opened.prepared, opened.backend.name, opened.deltas)
+        return StreamingRoute(opened.prepared, opened.backend, opened.deltas)
 
     def _result(self, outcome: Outcome, prepared: "Prepared", started: float) -> RouteResult:
         completion = outcome.completion
@@ -292,27 +287,17 @@ class Router:
         )
 
 
-@dataclass(frozen=True)
-class Prepared:
-    """A decided call: what goes where. ``sent`` is None for local calls."""
-
-    decision: Decision
-    messages: tuple[Message, ...]
-    sent: str | None
-    target: str
-    redaction: Redaction | None
-
-    def __repr__(self) -> str:
-        return f"Prepared(action={self.decision.action!r}, target={self.target!r}, messages={len(self.messages)})"
-
-
 class StreamingRoute:
-    """Iterate for restored text deltas; ``decision``/``backend`` are known up front."""
+    """Iterate for restored text deltas; ``decision``, ``backend`` and ``model`` are known up front.
 
-    def __init__(self, prepared: Prepared, backend: str, deltas: Iterator[str]) -> None:
+    ``backend``/``model`` name the backend that answers, after any fallback.
+    """
+
+    def __init__(self, prepared: Prepared, backend: Backend, deltas: Iterator[str]) -> None:
         self.prepared = prepared
         self.decision = prepared.decision
-        self.backend = backend
+        self.backend = backend.name
+        self.model = backend.model
         self.sent = prepared.sent
         self._deltas = deltas
         self._restorer = StreamRestorer(prepared.redaction.vault) if prepared.redaction else None

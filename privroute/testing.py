@@ -1,4 +1,8 @@
-"""A real OpenAI-compatible HTTP server on 127.0.0.1 that records every request.
+"""Test doubles shipped as public API: a recording OpenAI-compatible server, fakes.
+
+``OpenAIServer`` is a real HTTP server on 127.0.0.1 that records every request;
+``FakeBackend`` and ``FakeDetector`` are the narrow fakes for the fast test tier
+(router, dispatch, classification and resilience without spaCy or SmolLM2).
 
 Public API (like httpx's MockTransport): tests use it as the frontier side, so the
 real openai client and the real HTTP path run, and every request body that
@@ -22,8 +26,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from .backends.base import Backend, Message
+from .backends.fake import FakeBackend
+from .detect.fake import FakeDetector
 
-__all__ = ["OpenAIServer", "Reply", "echo"]
+__all__ = ["FakeBackend", "FakeDetector", "OpenAIServer", "Reply", "echo"]
 
 
 @dataclass(frozen=True)

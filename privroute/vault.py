@@ -25,10 +25,14 @@ from dataclasses import dataclass, field
 
 from .detect.base import Entity
 
-__all__ = ["Redaction", "Restored", "StreamRestorer", "Vault", "LOOKALIKE_TYPE"]
+__all__ = ["ISSUED_TOKEN", "LOOKALIKE_TYPE", "Redaction", "Restored", "StreamRestorer", "Vault"]
 
 LOOKALIKE_TYPE = "PLACEHOLDER"
 """Entity type given to input text that imitates a token this vault already issued."""
+
+ISSUED_TOKEN = re.compile(r"<(?P<type>[A-Z][A-Z0-9_]*)_(?P<num>\d+)>")
+"""A placeholder exactly as a vault issues it, ``<TYPE_N>``: the one grammar that batch
+verification and the mapping file read. Restoring also accepts the tolerant forms below."""
 
 # A token as issued: <TYPE_N>. Tolerant forms: &lt;type_n&gt;, [TYPE_N], <TYPE\_N>,
 # < TYPE_N >, and a bare upper-case TYPE_N.

@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 
 from privroute.testing import OpenAIServer
+from tests.paths import SHARED_DATA
 
 # Fixture modules shared by several test files; registering them here means test
 # modules import only the helpers and constants they use, not the fixtures.
-pytest_plugins = ("tests.batch_fixtures", "tests.faults_fixtures", "tests.server_fixtures")
+pytest_plugins = ("tests.batch.batch_fixtures", "tests.faults_fixtures", "tests.server.server_fixtures")
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 @pytest.fixture(autouse=True)

@@ -12,7 +12,13 @@ import threading
 from collections.abc import Generator, Sequence
 from typing import Any
 
-from ..errors import BackendError, ConfigurationError, FrontierTimeout, FrontierUnavailable, MalformedResponse
+from ..errors import (
+    BackendError,
+    ConfigurationError,
+    FrontierTimeout,
+    FrontierUnavailable,
+    MalformedResponse,
+)
 from .base import Completion, Message, Usage
 
 __all__ = ["OpenAIBackend", "RETRYABLE_STATUS"]
@@ -156,9 +162,8 @@ class map_openai_errors:
             raise FrontierUnavailable(f"{self.backend}: connection failed ({type(exc.__cause__ or exc).__name__})",
                                       backend=self.backend) from exc
         if isinstance(exc, openai.APIStatusError):
-            error = FrontierUnavailable(f"{self.backend}: HTTP {exc.status_code}", backend=self.backend)
-            error.status_code = exc.status_code  # type: ignore[attr-defined]
-            error.retry_after = _retry_after(exc)  # type: ignore[attr-defined]
+            error = FrontierUnavailable(f"{self.backend}: HTTP {exc.status_code}", backend=self.backend,
+                                        status_code=exc.status_code, retry_after=_retry_after(exc))
             raise error from exc
         if isinstance(exc, openai.APIResponseValidationError | openai.APIError | ValueError):
             # ValueError: a body that is not JSON, or JSON of the wrong shape.

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-__all__ = ["Detector", "Entity"]
+__all__ = ["BaseDetector", "Detector", "Entity"]
 
 
 @dataclass(frozen=True, order=True)
@@ -42,8 +43,26 @@ class Detector(Protocol):
     offsets into the exact string it was given (after any internal normalisation
     has been mapped back). It raises on failure; it never returns a partial
     result silently, because the router fails closed on an exception.
+
+    ``detect_many`` is ``[detect(t) for t in texts]``, which an implementation may
+    compute together (spaCy's ``nlp.pipe``); batch redaction calls it through
+    ``privroute.detect.chunk``. ``BaseDetector`` supplies the one-by-one default.
     """
 
     name: str
 
     def detect(self, text: str) -> tuple[Entity, ...]: ...
+
+    def detect_many(self, texts: Sequence[str]) -> Sequence[tuple[Entity, ...]]: ...
+
+
+class BaseDetector:
+    """A detector written as ``detect`` alone; ``detect_many`` calls it once per text."""
+
+    name: str = "detector"
+
+    def detect(self, text: str) -> tuple[Entity, ...]:
+        raise NotImplementedError
+
+    def detect_many(self, texts: Sequence[str]) -> list[tuple[Entity, ...]]:
+        return [tuple(self.detect(text)) for text in texts]

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import MissingDependency
 from .base import Entity
+from .chunk import pieces
 from .engine import PRESIDIO_RENAMES, SPACY_LABELS, build_analyzer, post_filter
 from .lexicon import english_words
 from .names import given_names, grow_people, signature_blocks
@@ -99,9 +100,9 @@ class PresidioDetector:
         # spaCy refuses texts over its max_length, and long texts are paragraphs
         # anyway: detect chunk by chunk, cut at line breaks (else white space).
         entities: list[Entity] = []
-        for start, end in _chunks(text, CHUNK_CHARS):
+        for start, piece in pieces(text, CHUNK_CHARS):
             entities.extend(Entity(e.start + start, e.end + start, e.type, e.score, e.source)
-                            for e in self._detect_one(text[start:end]))
+                            for e in self._detect_one(piece))
         return merge_overlaps(entities)
 
     def detect_many(self, texts: Sequence[str]) -> list[tuple[Entity, ...]]:
@@ -193,21 +194,6 @@ _OPENERS, _CLOSERS = "([{<", ")]}>"
 CHUNK_CHARS = 100_000
 PIPE_BATCH = 32
 """Texts per spaCy ``nlp.pipe`` batch in ``detect_many``."""
-
-
-def _chunks(text: str, size: int) -> list[tuple[int, int]]:
-    """(start, end) pieces of at most ``size`` characters, cut after a line break or space."""
-    pieces, start = [], 0
-    while start < len(text):
-        end = min(len(text), start + size)
-        if end < len(text):
-            cut = text.rfind("\n", start + size // 2, end)
-            if cut < 0:
-                cut = max(text.rfind(" ", start + size // 2, end), text.rfind("\t", start + size // 2, end))
-            end = cut + 1 if cut >= 0 else end
-        pieces.append((start, end))
-        start = end
-    return pieces
 
 
 def _trim(text: str, start: int, end: int) -> tuple[int, int]:

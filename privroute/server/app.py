@@ -1,0 +1,407 @@
+"""The OpenAI-compatible privacy proxy: ``create_app(config)`` -> a Starlette app.
+
+Any app that speaks the OpenAI chat API gets privroute by changing its base URL.
+Each request is authenticated to a tenant, then routed by the tenant's policy
+through ``Router.route`` / ``Router.stream`` (so retries, budgets and audit apply
+exactly as for ``privroute.route``). Router calls block, so they run in worker
+threads; the event loop only parses, authenticates and relays.
+
+Request ``model``: ``"privroute"`` or the tenant's frontier model name; both mean
+"route by my policy" (a client cannot pick a destination the policy would not).
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from ..backends import Backend, local_from_config
+from ..detect.base import Detector
+from ..errors import ConfigurationError, MissingDependency
+from ..policy import load_policy
+from ..router import Router
+from .config import ServeConfig, TenantConfig
+from .gate import LocalGate
+from .metrics import ProxyMetrics
+from .protocol import (
+    PROXY_MODEL,
+    ApiError,
+    ChatRequest,
+    chunk_event,
+    completion_body,
+    error_body,
+    error_event,
+    error_for,
+    new_completion_id,
+    parse_chat_request,
+)
+
+try:
+    import anyio
+    from starlette.applications import Starlette
+    from starlette.exceptions import HTTPException
+    from starlette.requests import Request
+    from starlette.responses import (
+        JSONResponse,
+        PlainTextResponse,
+        Response,
+        StreamingResponse,
+    )
+    from starlette.routing import Route
+except ImportError as exc:  # pragma: no cover - depends on the installation
+    raise MissingDependency("starlette", "serve") from exc
+
+__all__ = ["BackgroundServer", "create_app"]
+
+log = logging.getLogger("privroute.server")
+
+# A client that sends more than this past the limit is cut off rather than drained.
+_DRAIN_BYTES = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class _Tenant:
+    config: TenantConfig
+    router: Router
+    models: tuple[str, ...]
+
+    def __repr__(self) -> str:
+        return f"_Tenant(name={self.config.name!r}, policy={self.router.policy.name!r})"
+
+
+class _Outcome:
+    """What the access log and the metrics record for one request (no content)."""
+
+    __slots__ = ("tenant", "action", "status", "stream", "reasons", "relaying")
+
+    def __init__(self) -> None:
+        self.tenant, self.action, self.status, self.stream, self.reasons = "-", "none", 500, False, ()
+        self.relaying = False
+
+
+class _Proxy:
+    def __init__(self, config: ServeConfig, *, local: Backend | None, detector: Detector | None,
+                 metrics: ProxyMetrics) -> None:
+        self.config = config
+        self.metrics = metrics
+        limits = config.limits
+        self.gate = LocalGate(concurrency=limits.local_concurrency, queue_size=limits.local_queue_size,
+                              retry_after_s=limits.retry_after_s,
+                              on_change=lambda waiting, running: metrics.local_queue(waiting=waiting, running=running))
+        self.tenants = {t.name: self._tenant(t, local, detector) for t in config.tenants}
+        self.limiter: Any = None  # an anyio.CapacityLimiter, created inside the event loop
+
+    def _tenant(self, config: TenantConfig, local: Backend | None, detector: Detector | None) -> _Tenant:
+        policy = load_policy(config.policy)
+        router = Router(policy, detector=detector, local=self.gate.wrap(local or local_from_config(policy.local)))
+        models = (PROXY_MODEL,) + ((policy.frontier.model,) if policy.frontier.model else ())
+        return _Tenant(config, router, models)
+
+    # ------------------------------------------------------------ lifecycle
+
+    @asynccontextmanager
+    async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        self.limiter = anyio.CapacityLimiter(self.config.limits.worker_threads)
+        for tenant in self.tenants.values():
+            if self.config.warm:
+                # Loads spaCy/Presidio now rather than on the first caller's request.
+                await anyio.to_thread.run_sync(tenant.router.warm_up)
+            try:
+                tenant.router.frontier  # built now, so a missing frontier is logged at start
+            except ConfigurationError:
+                log.warning("tenant %s: no frontier configured (policy frontier.base_url, OPENAI_BASE_URL or "
+                            "OPENAI_API_KEY); its redact and frontier requests will fail", tenant.config.name)
+        log.info("privroute proxy ready: %d tenant(s), auth %s", len(self.tenants),
+                 "off (loopback)" if self.config.no_auth else "on")
+        yield
+
+    async def run(self, func: Any, *args: Any, **kwargs: Any) -> Any:
+        return await anyio.to_thread.run_sync(lambda: func(*args, **kwargs), limiter=self.limiter)
+
+    # ------------------------------------------------------------ helpers
+
+    def authenticate(self, request: Request) -> _Tenant:
+        header = request.headers.get("authorization", "")
+        scheme, _, key = header.partition(" ")
+        presented = key.strip() if scheme.lower() == "bearer" else None
+        tenant = self.config.tenant_for_key(presented)
+        if tenant is None:
+            self.metrics.rejected("auth")
+            raise ApiError(401, "missing or invalid API key (Authorization: Bearer <key>)",
+                           code="invalid_api_key", headers={"www-authenticate": "Bearer"})
+        return self.tenants[tenant.name]
+
+    async def read_body(self, request: Request) -> bytes:
+        limit = self.config.limits.max_body_bytes
+        declared = request.headers.get("content-length")
+        too_big = ApiError(413, f"request body is larger than {limit} bytes", code="request_too_large")
+        if declared is not None and declared.isdigit() and int(declared) > limit + _DRAIN_BYTES:
+            self.metrics.rejected("body_too_large")
+            raise too_big
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size <= limit:
+                chunks.append(chunk)
+            elif size > limit + _DRAIN_BYTES:
+                break
+        if size > limit:
+            self.metrics.rejected("body_too_large")
+            raise too_big
+        return b"".join(chunks)
+
+    def finish(self, outcome: _Outcome, started: float) -> None:
+        seconds = time.perf_counter() - started
+        self.metrics.request_finished(tenant=outcome.tenant, action=outcome.action, status=outcome.status,
+                                      stream=outcome.stream, seconds=seconds)
+        log.info("chat tenant=%s action=%s status=%d stream=%s reasons=%s ms=%.1f", outcome.tenant,
+                 outcome.action, outcome.status, outcome.stream, ",".join(outcome.reasons) or "-", seconds * 1000)
+
+    # ------------------------------------------------------------ endpoints
+
+    async def chat_completions(self, request: Request) -> Response:
+        started = time.perf_counter()
+        self.metrics.request_started()
+        outcome = _Outcome()
+        streaming = False
+        try:
+            body = await self.read_body(request)
+            tenant = self.authenticate(request)
+            outcome.tenant = tenant.config.name
+            chat = parse_chat_request(body)
+            outcome.stream = chat.stream
+            if chat.model not in tenant.models:
+                raise ApiError(404, f"unknown model; this tenant can use: {', '.join(tenant.models)}",
+                               param="model", code="model_not_found")
+            limit = chat.token_limit(self.config.limits.max_tokens)
+            if chat.stream:
+                response = await self.open_stream(tenant, chat, limit, outcome, started)
+                streaming = True
+                return response
+            result = await self.run(tenant.router.route, chat.chat_messages(), max_tokens=limit)
+            outcome.action, outcome.reasons, outcome.status = result.decision.action, result.decision.reasons, 200
+            if result.usage is not None:
+                self.metrics.tokens(tenant=outcome.tenant, action=outcome.action,
+                                    prompt=result.usage.prompt_tokens, completion=result.usage.completion_tokens)
+            body_out = completion_body(
+                completion_id=new_completion_id(), model=result.model or chat.model, content=result.answer,
+                finish_reason="length" if result.truncated else "stop", usage=result.usage,
+                privroute=_explain(result.decision, result.backend))
+            return JSONResponse(body_out, headers=_decision_headers(result.decision))
+        except Exception as exc:
+            return self.error_response(exc, outcome)
+        finally:
+            if not streaming:
+                self.finish(outcome, started)
+
+    def error_response(self, exc: BaseException, outcome: _Outcome) -> Response:
+        error = error_for(exc)
+        outcome.status = error.status
+        headers = dict(error.headers)
+        reasons = getattr(exc, "reasons", None)
+        if error.code == "blocked_by_policy" and reasons is not None:
+            outcome.action, outcome.reasons = "block", tuple(reasons)
+            headers.update({"x-privroute-action": "block", "x-privroute-reasons": ",".join(reasons)})
+        if error.status == 429 and error.code == "local_queue_full":
+            self.metrics.rejected("local_queue_full")
+        if error.status >= 500 and not isinstance(exc, ApiError):
+            # Type only: a third-party message may quote the request.
+            log.warning("chat tenant=%s failed: %s (%s)", outcome.tenant, type(exc).__name__, error.code)
+        return JSONResponse(error_body(error), status_code=error.status, headers=headers)
+
+    async def open_stream(self, tenant: _Tenant, chat: ChatRequest, limit: int | None, outcome: _Outcome,
+                          started: float) -> Response:
+        """Decide and pull the first delta before any header goes out.
+
+        Blocked, a full queue or an unreachable frontier are then real HTTP
+        statuses, not errors hidden inside a 200 stream.
+        """
+
+        def start() -> tuple[Any, Iterator[str], str | None, str]:
+            route = tenant.router.stream(chat.chat_messages(), max_tokens=limit)
+            deltas = iter(route)
+            try:
+                first = next(deltas, None)
+            except BaseException:
+                _close(deltas)
+                raise
+            # The backend that answers (after any fallback), not the one first decided.
+            return route, deltas, first, route.model
+
+        route, deltas, first, model = await self.run(start)
+        outcome.action, outcome.reasons, outcome.status = route.decision.action, route.decision.reasons, 200
+        headers = {**_decision_headers(route.decision), "cache-control": "no-cache", "x-accel-buffering": "no"}
+        async def abandoned() -> None:
+            # The client left before the body started: the relay's own cleanup never ran.
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(_close, deltas)
+            outcome.status = 499
+            self.finish(outcome, started)
+
+        return _RelayResponse(self.relay(deltas, first, model, outcome, started), outcome, abandoned,
+                              headers=headers, media_type="text/event-stream")
+
+    async def relay(self, deltas: Iterator[str], first: str | None, model: str, outcome: _Outcome,
+                    started: float) -> AsyncGenerator[bytes, None]:
+        outcome.relaying = True
+        completion_id, created = new_completion_id(), int(time.time())
+        ended = False
+        try:
+            yield chunk_event(completion_id=completion_id, created=created, model=model,
+                              delta={"role": "assistant", "content": ""})
+            delta = first
+            while delta is not None:
+                if delta:
+                    yield chunk_event(completion_id=completion_id, created=created, model=model,
+                                      delta={"content": delta})
+                delta = await self.run(next, deltas, None)
+            yield chunk_event(completion_id=completion_id, created=created, model=model, delta={},
+                              finish_reason="stop")
+            yield b"data: [DONE]\n\n"
+            ended = True
+        except Exception as exc:
+            # Headers are gone: the OpenAI clients raise on an error event.
+            error = error_for(exc)
+            outcome.status = error.status
+            log.warning("chat stream tenant=%s failed mid-stream: %s", outcome.tenant, type(exc).__name__)
+            ended = True
+            yield error_event(error)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(_close, deltas)
+            if not ended:
+                outcome.status = 499  # the client went away mid-stream (nginx's convention)
+            self.finish(outcome, started)
+
+    async def models(self, request: Request) -> Response:
+        try:
+            tenant = self.authenticate(request)
+        except ApiError as error:
+            return JSONResponse(error_body(error), status_code=error.status, headers=dict(error.headers))
+        data = [{"id": model, "object": "model", "created": 0, "owned_by": "privroute"} for model in tenant.models]
+        return JSONResponse({"object": "list", "data": data})
+
+    async def healthz(self, request: Request) -> Response:
+        return JSONResponse({"status": "ok", "tenants": len(self.tenants)})
+
+    async def prometheus(self, request: Request) -> Response:
+        return PlainTextResponse(self.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+class _RelayResponse(StreamingResponse):
+    """A StreamingResponse that still cleans up when its body never started."""
+
+    def __init__(self, content: AsyncGenerator[bytes, None], outcome: _Outcome, abandoned: Any,
+                 **kwargs: Any) -> None:
+        super().__init__(content, **kwargs)
+        self._relay = content
+        self._outcome = outcome
+        self._abandoned = abandoned
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            if not self._outcome.relaying:
+                await self._abandoned()
+            else:
+                # Cancelled while the relay sat at a yield: run its cleanup now, not at GC.
+                with anyio.CancelScope(shield=True):
+                    await self._relay.aclose()
+
+
+def _close(deltas: Any) -> None:
+    close = getattr(deltas, "close", None)
+    if close is not None:
+        close()
+
+
+def _decision_headers(decision: Any) -> dict[str, str]:
+    return {"x-privroute-action": decision.action, "x-privroute-reasons": ",".join(decision.reasons),
+            "x-privroute-sensitivity": decision.sensitivity}
+
+
+def _explain(decision: Any, backend: str) -> dict[str, Any]:
+    return {"action": decision.action, "sensitivity": decision.sensitivity, "reasons": list(decision.reasons),
+            "backend": backend}
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    status = getattr(exc, "status_code", 500)
+    message = {404: "no such endpoint", 405: "method not allowed"}.get(status, "request failed")
+    error = ApiError(status, message, code="not_found" if status == 404 else None)
+    return JSONResponse(error_body(error), status_code=status, headers=getattr(exc, "headers", None))
+
+
+def create_app(config: ServeConfig, *, local: Backend | None = None, detector: Detector | None = None,
+               metrics: ProxyMetrics | None = None) -> Starlette:
+    """The proxy as an ASGI app. Loads every tenant's policy now (a bad one raises).
+
+    ``local`` replaces every tenant's local backend (it still goes through the
+    bounded queue); by default each tenant's policy ``local:`` block decides.
+    ``detector`` replaces the default detector (Presidio per policy) for every tenant.
+    """
+    proxy = _Proxy(config, local=local, detector=detector, metrics=metrics or ProxyMetrics())
+    app = Starlette(
+        routes=[
+            Route("/v1/chat/completions", proxy.chat_completions, methods=["POST"]),
+            Route("/chat/completions", proxy.chat_completions, methods=["POST"]),
+            Route("/v1/models", proxy.models, methods=["GET"]),
+            Route("/healthz", proxy.healthz, methods=["GET"]),
+            Route("/metrics", proxy.prometheus, methods=["GET"]),
+        ],
+        exception_handlers={HTTPException: _http_error},
+        lifespan=proxy.lifespan,
+    )
+    app.state.proxy = proxy
+    app.state.metrics = proxy.metrics
+    return app
+
+
+class BackgroundServer:
+    """Serve an app with uvicorn in a background thread on 127.0.0.1 (tests, benchmarks).
+
+    ``with BackgroundServer(app) as server: server.url`` -> ``http://127.0.0.1:PORT``.
+    """
+
+    def __init__(self, app: Any, *, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning") -> None:
+        import uvicorn
+
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._socket.bind((host, port))
+        self._server = uvicorn.Server(uvicorn.Config(app, log_level=log_level, access_log=False,
+                                                     timeout_keep_alive=30))
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._socket]},
+                                        name="privroute-proxy", daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._socket.getsockname()[:2]
+        return f"http://{host}:{port}"
+
+    def start(self, timeout_s: float = 120.0) -> "BackgroundServer":
+        self._thread.start()
+        deadline = time.monotonic() + timeout_s
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the proxy did not start")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=30)
+        self._socket.close()
+
+    def __enter__(self) -> "BackgroundServer":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,222 @@
+"""Typed configuration for ``privroute serve``: where to listen, who may call, limits.
+
+API keys are never stored in the config, only their hashes (``sha256:<64 hex>``).
+Proxy keys are random, high-entropy secrets, so a fast unsalted hash is enough to
+make a leaked config useless for calling the proxy (the same reasoning as GitHub's
+token storage); a slow password hash would only add latency to every request.
+
+A config that cannot be loaded raises ConfigurationError naming the file and key:
+the server does not start (fail closed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from ..errors import ConfigurationError
+
+__all__ = [
+    "ServeConfig",
+    "ServeLimits",
+    "TenantConfig",
+    "hash_api_key",
+    "is_loopback",
+    "load_serve_config",
+    "single_tenant_config",
+]
+
+_HASH = re.compile(r"^sha256:[0-9a-f]{64}$")
+_MAX_CONFIG_BYTES = 1_000_000
+
+
+def hash_api_key(key: str) -> str:
+    """The form a key takes in the config: ``sha256:<hex>``."""
+    if not key or key != key.strip():
+        raise ConfigurationError("an API key must be non-empty, without surrounding whitespace")
+    return "sha256:" + hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` only accepts connections from this machine."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name may resolve anywhere: not loopback
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TenantConfig(_Strict):
+    """One caller (team, app): its keys and the policy its requests are routed by."""
+
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    policy: str = Field(min_length=1)
+    """A shipped policy name or a YAML path (relative paths: relative to the config file)."""
+    api_keys: tuple[str, ...] = ()
+    """Hashes of the tenant's keys, ``sha256:<64 hex>`` (see ``privroute serve --hash-key``)."""
+
+    @field_validator("api_keys")
+    @classmethod
+    def _hashed(cls, keys: tuple[str, ...]) -> tuple[str, ...]:
+        for index, key in enumerate(keys):
+            if not _HASH.match(key):
+                # Never echo the value: it may be a plaintext key pasted by mistake.
+                raise ValueError(f"api_keys[{index}] is not a 'sha256:<64 lowercase hex>' hash "
+                                 "(store hashes, never keys; see privroute serve --hash-key)")
+        return keys
+
+
+class ServeLimits(_Strict):
+    max_body_bytes: int = Field(1_000_000, ge=1024)
+    """Request bodies larger than this are refused with 413 before they are parsed."""
+    local_concurrency: int = Field(1, ge=1, le=64)
+    """Local model calls running at once (llama.cpp runs one call per model at a time)."""
+    local_queue_size: int = Field(8, ge=0, le=10_000)
+    """Local calls allowed to wait for a slot; beyond that the answer is 429."""
+    retry_after_s: int = Field(2, ge=1, le=3600)
+    """The Retry-After sent with a 429 when the local queue is full."""
+    worker_threads: int = Field(64, ge=1, le=1024)
+    """Threads for blocking work (detection, model calls) across all requests."""
+    max_tokens: int | None = Field(None, ge=1)
+    """Upper bound on any request's max_tokens (the policy's own caps still apply)."""
+
+    @model_validator(mode="after")
+    def _threads_left_for_frontier(self) -> "ServeLimits":
+        # Queued local calls each hold a worker thread; frontier calls need some left.
+        if self.worker_threads <= self.local_concurrency + self.local_queue_size:
+            raise ValueError("worker_threads must exceed local_concurrency + local_queue_size, so that "
+                             "frontier requests never wait behind queued local calls")
+        return self
+
+
+class ServeConfig(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    no_auth: bool = False
+    """Serve without keys: one tenant, loopback only."""
+    tenants: tuple[TenantConfig, ...] = Field(min_length=1)
+    limits: ServeLimits = ServeLimits()
+    warm: bool = True
+    """Load each tenant's detector at startup, so the first request is not slow."""
+    source: str | None = Field(None, exclude=True)
+
+    @model_validator(mode="after")
+    def _auth_is_sound(self) -> "ServeConfig":
+        names = [t.name for t in self.tenants]
+        if len(set(names)) != len(names):
+            raise ValueError("tenant names must be unique")
+        if self.no_auth:
+            if not is_loopback(self.host):
+                raise ValueError(f"no_auth is refused on a non-loopback host ({self.host}); "
+                                 "use tenants with api_keys")
+            if len(self.tenants) != 1:
+                raise ValueError("no_auth serves exactly one tenant")
+            return self
+        seen: dict[str, str] = {}
+        for tenant in self.tenants:
+            if not tenant.api_keys:
+                raise ValueError(f"tenant {tenant.name!r} has no api_keys (or serve with no_auth on loopback)")
+            for key in tenant.api_keys:
+                if key in seen:
+                    raise ValueError(f"the same key hash is listed for tenants {seen[key]!r} and {tenant.name!r}")
+                seen[key] = tenant.name
+        return self
+
+    def tenant_for_key(self, presented: str | None) -> TenantConfig | None:
+        """The tenant owning ``presented`` (a plaintext key), or None.
+
+        Every stored hash is compared in constant time, so the answer's timing does
+        not depend on which tenant (if any) matched.
+        """
+        if self.no_auth:
+            return self.tenants[0]
+        if not presented:
+            return None
+        digest = hash_api_key(presented.strip()) if presented.strip() else ""
+        found = None
+        for tenant in self.tenants:
+            for stored in tenant.api_keys:
+                if hmac.compare_digest(stored, digest):
+                    found = tenant
+        return found
+
+
+def single_tenant_config(policy: str, *, host: str = "127.0.0.1", port: int = 8080,
+                         limits: ServeLimits | None = None) -> ServeConfig:
+    """The ``--policy P --no-auth`` setup: one tenant named ``default``, loopback only."""
+    try:
+        return ServeConfig(host=host, port=port, no_auth=True,
+                           tenants=(TenantConfig(name="default", policy=policy),),
+                           limits=limits or ServeLimits())
+    except ValidationError as exc:
+        raise ConfigurationError(_describe(exc, "--no-auth")) from None
+
+
+def load_serve_config(source: "str | Path | Mapping[str, Any]") -> ServeConfig:
+    """Load and validate a serve config (YAML file or mapping)."""
+    if isinstance(source, Mapping):
+        data, where, base = dict(source), "<serve config>", None
+    else:
+        path = Path(source)
+        where, base = str(path), path.resolve().parent
+        try:
+            if path.stat().st_size > _MAX_CONFIG_BYTES:
+                raise ConfigurationError(f"{where}: config file is larger than {_MAX_CONFIG_BYTES} bytes")
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigurationError(f"{where}: cannot read config ({type(exc).__name__})") from None
+        except UnicodeDecodeError:
+            raise ConfigurationError(f"{where}: config is not UTF-8") from None
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            line = f":{mark.line + 1}" if mark is not None else ""
+            raise ConfigurationError(f"{where}{line}: not valid YAML") from None
+        if not isinstance(data, dict):
+            raise ConfigurationError(f"{where}: the config must be a YAML mapping")
+    if base is not None:
+        data["tenants"] = [_resolve_policy_path(t, base) for t in data.get("tenants") or []]
+    try:
+        config = ServeConfig(**data)
+    except (ValidationError, TypeError) as exc:
+        message = _describe(exc, where) if isinstance(exc, ValidationError) else f"{where}: {exc}"
+        raise ConfigurationError(message) from None
+    return config.model_copy(update={"source": where})
+
+
+def _resolve_policy_path(tenant: Any, base: Path) -> Any:
+    """Make a relative policy path relative to the config file, not the working dir."""
+    if not isinstance(tenant, dict) or not isinstance(tenant.get("policy"), str):
+        return tenant
+    ref = tenant["policy"]
+    if ref.endswith((".yaml", ".yml")) and not Path(ref).is_absolute():
+        return {**tenant, "policy": str(base / ref)}
+    return tenant
+
+
+def _describe(exc: ValidationError, where: str) -> str:
+    """One line per problem: the dotted key and what is wrong, never the value."""
+    problems = []
+    for error in exc.errors(include_input=False, include_url=False):
+        key = ".".join(str(part) for part in error["loc"]) or "<root>"
+        problems.append(f"{key}: {error['msg']}")
+    return f"{where}: invalid serve config: " + "; ".join(problems)
