@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,30 @@ from tests.paths import SHARED_DATA
 # modules import only the helpers and constants they use, not the fixtures.
 pytest_plugins = ("tests.batch.batch_fixtures", "tests.faults_fixtures", "tests.server.server_fixtures")
 
+
+
+_MODEL_PACKAGES = ("spacy", "presidio_analyzer", "presidio_anonymizer", "llama_cpp", "thinc")
+
+
+class _NoModels:
+    """With PRIVROUTE_TEST_TIER=fast, importing a model library fails: the fast tier proves it needs none."""
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
+        if name.split(".")[0] in _MODEL_PACKAGES:
+            raise ImportError(f"{name} is not allowed in the fast test tier")
+        return None
+
+
+FAST_TIER = os.environ.get("PRIVROUTE_TEST_TIER") == "fast"
+if FAST_TIER:
+    sys.meta_path.insert(0, _NoModels())
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """In the guarded fast tier, modules not marked fast are not even imported (they may import spaCy)."""
+    if FAST_TIER and collection_path.suffix == ".py" and collection_path.name.startswith("test_"):
+        return "pytest.mark.fast" not in collection_path.read_text(encoding="utf-8")
+    return None
 
 
 @pytest.fixture(autouse=True)

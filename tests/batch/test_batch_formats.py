@@ -6,10 +6,13 @@ import csv
 import io
 import json
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from privroute.batch.formats import Edit, FormatOptions, format_for
+
+pytestmark = pytest.mark.fast
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=12),

@@ -11,6 +11,8 @@ from privroute.classify import decide
 from privroute.detect.base import Entity
 from privroute.policy import Sensitivity
 
+pytestmark = pytest.mark.fast
+
 SHIPPED = ("finance", "general", "healthcare", "legal", "public-sector")
 
 

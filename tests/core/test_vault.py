@@ -5,11 +5,14 @@ from __future__ import annotations
 import re
 import threading
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from privroute import Entity, StreamRestorer, Vault
 from privroute.vault import LOOKALIKE_TYPE
+
+pytestmark = pytest.mark.fast
 
 TOKEN = re.compile(r"<[A-Z_]+_\d+>")
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from privroute.detect.base import BaseDetector, Entity
 from privroute.detect.chunk import detect_many
 from privroute.detect.chunk import pieces as cut
+
+pytestmark = pytest.mark.fast
 
 
 class TestScanning:

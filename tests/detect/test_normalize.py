@@ -8,6 +8,8 @@ from hypothesis import strategies as st
 
 from privroute.detect.normalize import _fold_characters, _fold_segment, normalize
 
+pytestmark = pytest.mark.fast
+
 # Characters the folds act on, mixed with ordinary text, so Hypothesis explores them.
 _TRICKY = st.sampled_from(list(
     "\u200b\u200c\u200d\u00ad\u2060\ufeff\u202e\u202c０１９＠ａＺ\u3000\u00a0"
