@@ -1,6 +1,6 @@
 """Placeholder <-> value mapping for one conversation: redact, restore, stream-restore.
 
-Rules (DESIGN.md, "Re-identification"):
+Rules (docs/design.md and the README, "Re-identification rules"):
 
 * one Vault per conversation or request, never shared; all methods are thread-safe;
 * the same value gets the same placeholder; two values never share one;
