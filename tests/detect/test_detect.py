@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import privroute
-from privroute.detect import Detector, Entity, detector_for
+from privroute.detect import BaseDetector, Detector, Entity, detector_for
 from privroute.detect.presidio import merge_overlaps, presidio_detector
 from privroute.detect.recognizers import iban_ok, luhn_ok, mod97_ok, npi_ok
 from privroute.policy import DetectConfig, RecognizerSpec, load_policy
@@ -364,7 +364,7 @@ class TestPolicyOptions:
         assert npi_ok("1234567893") and not npi_ok("1234567890")
 
 
-class _KeywordDetector:
+class _KeywordDetector(BaseDetector):
     """A stand-in for a second detector (e.g. a GLiNER or local-LLM one)."""
 
     name = "project-codenames"
@@ -374,8 +374,8 @@ class _KeywordDetector:
         return () if start < 0 else (Entity(start, start + 8, "PROJECT", 0.9, self.name),)
 
 
-class _Composite:
-    """Union of several detectors' spans: any Detector plugs into the Router."""
+class _Composite(BaseDetector):
+    """Union of several detectors' spans: any Detector plugs into the Router (BaseDetector adds detect_many)."""
 
     name = "composite"
 
