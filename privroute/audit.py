@@ -83,11 +83,15 @@ _COLUMNS: dict[str, str] = {
     "stream": "INTEGER NOT NULL",
     "prompt_hmac": "TEXT",
     "sent_hmac": "TEXT",
+    "loosened": "TEXT",
     "prev_hash": "TEXT NOT NULL",
     "hash": "TEXT NOT NULL",
     "sig": "TEXT",
 }
 _UNHASHED = ("hash", "sig")
+# Columns added after the first release: NULL in older records, and left out of the
+# hashed body while NULL, so records written before they existed still verify.
+_ADDED = {"loosened": "TEXT"}
 _SCHEMA = (
     f"CREATE TABLE IF NOT EXISTS records ({', '.join(f'{k} {v}' for k, v in _COLUMNS.items())})",
     "CREATE TABLE IF NOT EXISTS head (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, "
@@ -122,6 +126,8 @@ class AuditEvent:
     stream: bool = False
     prompt_hmac: str | None = None
     sent_hmac: str | None = None
+    loosened: tuple[tuple[str, str], ...] = ()
+    """``(key, reason)`` of each declared policy loosening this decision went through."""
 
     def __post_init__(self) -> None:
         if self.outcome not in OUTCOMES:
@@ -144,7 +150,8 @@ def _key_from_env() -> bytes | None:
 
 
 def _canonical(record: Mapping[str, Any]) -> bytes:
-    body = {k: record[k] for k in _COLUMNS if k not in _UNHASHED}
+    body = {k: record.get(k) for k in _COLUMNS
+            if k not in _UNHASHED and not (k in _ADDED and record.get(k) is None)}
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
 
 
@@ -203,6 +210,10 @@ class AuditStore:
                 try:
                     for statement in _SCHEMA:
                         conn.execute(statement)
+                    present = {row[1] for row in conn.execute("PRAGMA table_info(records)")}
+                    for column, kind in _ADDED.items():
+                        if column not in present:  # a database from before the column existed
+                            conn.execute(f"ALTER TABLE records ADD COLUMN {column} {kind}")
                     conn.execute("COMMIT")
                 except BaseException:
                     conn.execute("ROLLBACK")
@@ -230,6 +241,8 @@ class AuditStore:
         data["entities"] = json.dumps({str(k): int(v) for k, v in sorted(dict(event.entities).items())},
                                       sort_keys=True)
         data["truncated"], data["stream"] = int(event.truncated), int(event.stream)
+        data["loosened"] = json.dumps([{"key": k, "reason": r} for k, r in event.loosened]) if event.loosened \
+            else None
         data["cost"] = None if event.cost is None else float(event.cost)
         data["latency_s"] = float(event.latency_s)
         data["ts"], data["day"] = when.isoformat(timespec="microseconds"), when.date().isoformat()
@@ -348,7 +361,10 @@ def _open_existing(path: str | Path) -> sqlite3.Connection:
 
 
 def _rows(conn: sqlite3.Connection) -> Iterator[dict[str, Any]]:
-    for row in conn.execute(f"SELECT {', '.join(_COLUMNS)} FROM records ORDER BY seq"):
+    # A database written before a column was added (and opened read-only) lacks it.
+    present = {row[1] for row in conn.execute("PRAGMA table_info(records)")}
+    columns = [c for c in _COLUMNS if c in present or c not in _ADDED]
+    for row in conn.execute(f"SELECT {', '.join(columns)} FROM records ORDER BY seq"):
         yield dict(row)
 
 

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from .detect.base import Entity
-from .policy import Action, Policy, Rule, Sensitivity
+from .loosening import ACTION_PROTECTION
+from .policy import Action, LoosenedPath, Policy, Rule, Sensitivity
 
 __all__ = ["Decision", "Sensitivity", "decide", "rule_matches"]
 
@@ -22,7 +23,9 @@ class Decision:
     """What the router will do with a prompt, and why.
 
     ``reasons`` are the ids of the rules that matched, in policy order;
-    ``entity_counts`` counts detected entities per type (no values).
+    ``entity_counts`` counts detected entities per type (no values);
+    ``loosened`` holds ``(key, reason)`` for each declared loosening of the policy
+    (``loosen:``) that this decision went through; audit records carry it.
     """
 
     action: Action
@@ -31,6 +34,7 @@ class Decision:
     entities: tuple[Entity, ...] = field(default=(), repr=False)
     entity_counts: tuple[tuple[str, int], ...] = ()
     policy: str = ""
+    loosened: tuple[tuple[str, str], ...] = ()
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -39,6 +43,7 @@ class Decision:
             "reasons": list(self.reasons),
             "entities": dict(self.entity_counts),
             "policy": self.policy,
+            "loosened": [{"key": key, "reason": reason} for key, reason in self.loosened],
         }
 
 
@@ -90,6 +95,8 @@ def decide(policy: Policy, text: str, entities: Sequence[Entity]) -> Decision:
         action = "block"
     elif override is not None and _more_private(override, action):
         action = override
+    loosened = tuple((path.key, path.reason) for path in policy.loosened
+                     if _went_through(path, level.name, reasons, text, counts))
     return Decision(
         action=action,
         sensitivity=level.name,
@@ -97,12 +104,19 @@ def decide(policy: Policy, text: str, entities: Sequence[Entity]) -> Decision:
         entities=tuple(entities),
         entity_counts=tuple(sorted(counts.items())),
         policy=policy.name,
+        loosened=loosened,
     )
 
 
-_PRIVACY_ORDER: dict[str, int] = {"frontier": 0, "redact": 1, "local": 2, "block": 3}
+def _went_through(path: LoosenedPath, level: str, reasons: Sequence[str], text: str,
+                  counts: Mapping[str, int]) -> bool:
+    """Whether a decision took a loosened path: its level's route, a rule the parent had, the default."""
+    if path.everywhere or level in path.sensitivities or (path.default and not reasons):
+        return True
+    # A loosened rule matters where the ancestor's version of it matches this prompt.
+    return any(rule_matches(rule, text, counts) for rule in path.rules)
 
 
 def _more_private(candidate: Action, current: Action) -> bool:
     """A rule may tighten the route for its level, never loosen it."""
-    return _PRIVACY_ORDER[candidate] > _PRIVACY_ORDER[current]
+    return ACTION_PROTECTION[candidate] > ACTION_PROTECTION[current]

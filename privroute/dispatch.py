@@ -318,7 +318,7 @@ class Call:
         }
         if decision is not None:
             base.update(action=decision.action, sensitivity=decision.sensitivity, reasons=tuple(decision.reasons),
-                        entities=dict(decision.entity_counts))
+                        entities=dict(decision.entity_counts), loosened=tuple(decision.loosened))
         sent = fields.pop("sent", None)
         base["sent_hmac"] = audit.hmac(sent)
         base.update(fields)
@@ -361,7 +361,8 @@ class Call:
         if isinstance(exc, Blocked):
             counts = getattr(exc.decision, "entity_counts", ())
             event = self._event("blocked", None, action="block", sensitivity=exc.sensitivity,
-                                reasons=tuple(exc.reasons), entities=dict(counts), error="Blocked")
+                                reasons=tuple(exc.reasons), entities=dict(counts), error="Blocked",
+                                loosened=tuple(getattr(exc.decision, "loosened", ())))
         else:
             fields.setdefault("attempts", getattr(exc, "attempts", 0) if isinstance(exc, BackendError) else 0)
             if prepared is not None and isinstance(exc, BackendError) and fields["attempts"]:

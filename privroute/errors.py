@@ -7,6 +7,7 @@ Hierarchy::
 
     PrivrouteError
     ├── PolicyError (ValueError)            policy file/name cannot be loaded or is invalid
+    │   └── PolicyTestError                 a policy test case file is unusable
     ├── InputError (ValueError)             the prompt itself is unusable (empty, too big, wrong type)
     │   ├── FormatError                     a document cannot be read as its type claims (batch)
     │   ├── MappingError                    a batch mapping file or its key is unusable
@@ -58,6 +59,7 @@ __all__ = [
     "MissingDependency",
     "ModelNotFound",
     "PolicyError",
+    "PolicyTestError",
     "PrivrouteError",
     "QueueFull",
     "exit_code_for",
@@ -73,7 +75,8 @@ class PolicyError(PrivrouteError, ValueError):
     """A policy could not be loaded: unknown name, unreadable, not YAML, or invalid.
 
     ``source`` is the file (or policy name), ``line`` the 1-based line when known,
-    ``key`` the dotted path of the offending key when known.
+    ``key`` the dotted path of the offending key when known. The message names the
+    first problem; ``problems`` lists all of them (``privroute policy check`` prints each).
     """
 
     def __init__(
@@ -83,17 +86,24 @@ class PolicyError(PrivrouteError, ValueError):
         source: str | None = None,
         line: int | None = None,
         key: str | None = None,
+        problems: "Sequence[PolicyError]" = (),
     ) -> None:
         self.message = message
         self.source = source
         self.line = line
         self.key = key
+        self.problems: tuple[PolicyError, ...] = tuple(problems) or (self,)
+        """Every problem found (each with its own source, line and key); ``(self,)`` when one."""
         where = source or "<policy>"
         if line is not None:
             where = f"{where}:{line}"
         if key:
             where = f"{where}: {key}"
         super().__init__(f"{where}: {message}")
+
+
+class PolicyTestError(PolicyError):
+    """A policy test case file (``privroute policy test``) cannot be read or is invalid."""
 
 
 class InputError(PrivrouteError, ValueError):

@@ -8,10 +8,12 @@ send nothing (fail closed).
 from __future__ import annotations
 
 import copy
+import difflib
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
 from typing import Any, Literal
@@ -21,12 +23,14 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     field_validator,
     model_validator,
 )
 
 from .errors import PolicyError
+from .loosening import covers, loosenings
 from .shipped import shipped_dir
 
 __all__ = [
@@ -36,6 +40,8 @@ __all__ = [
     "DetectConfig",
     "FrontierConfig",
     "LocalConfig",
+    "Loosen",
+    "LoosenedPath",
     "PatternSpec",
     "Policy",
     "RecognizerSpec",
@@ -43,7 +49,9 @@ __all__ = [
     "Rule",
     "RuleCondition",
     "Sensitivity",
+    "closest",
     "load_policy",
+    "policy_sources",
     "shipped_policies",
 ]
 
@@ -239,6 +247,40 @@ class Limits(_Strict):
     max_prompt_chars: int = Field(1_000_000, ge=1)
 
 
+class Loosen(_Strict):
+    """A child policy's declaration that it protects less than its parent on purpose."""
+
+    key: str = Field(min_length=1, pattern=r"^[a-z_]+(?:\.[A-Za-z0-9_.-]+)?$")
+    """The setting loosened (``routes.regulated``, ``classify.rules.<id>``, ``detect.threshold``, ...)."""
+    reason: str = Field(min_length=1, max_length=500)
+    """Why; recorded in every audit record the loosened path decides."""
+
+    @field_validator("reason")
+    @classmethod
+    def _says_something(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("a loosening needs a reason")
+        return value.strip()
+
+
+@dataclass(frozen=True)
+class LoosenedPath:
+    """A declared loosening, resolved at load: the decisions it affects.
+
+    ``sensitivities``: decisions at those levels (a loosened route); ``rules``: the
+    ancestors' versions of a loosened rule (decisions where one of them matches);
+    ``default``: decisions no rule matched; ``everywhere``: every decision (detection,
+    redaction and audit settings apply to all prompts).
+    """
+
+    key: str
+    reason: str
+    sensitivities: tuple[str, ...] = ()
+    rules: tuple["Rule", ...] = ()
+    default: bool = False
+    everywhere: bool = False
+
+
 class Policy(_Strict):
     name: str = Field(min_length=1)
     description: str = ""
@@ -253,16 +295,34 @@ class Policy(_Strict):
     audit: AuditConfig = AuditConfig()
     budget: BudgetConfig = BudgetConfig()
     limits: Limits = Limits()
+    loosen: tuple[Loosen, ...] = ()
+    """Where this policy protects less than the one it extends, on purpose, and why."""
     source: str | None = Field(None, exclude=True)
     """Where it was loaded from (file path or shipped name); not part of the hash."""
+    _loosened: tuple[LoosenedPath, ...] = PrivateAttr(default=())
+
+    @field_validator("loosen")
+    @classmethod
+    def _unique_loosen_keys(cls, value: tuple[Loosen, ...]) -> tuple[Loosen, ...]:
+        keys = [item.key for item in value]
+        if len(set(keys)) != len(keys):
+            raise ValueError("each loosen key may be declared once")
+        return value
 
     def route_for(self, sensitivity: Sensitivity) -> Action:
         return getattr(self.routes, sensitivity.name)
 
     @property
+    def loosened(self) -> tuple[LoosenedPath, ...]:
+        """The declared loosenings relative to the policies this one extends (set by load_policy)."""
+        return self._loosened
+
+    @property
     def content_hash(self) -> str:
         """sha256 of the effective policy (after extends), for caching and audit."""
-        canonical = json.dumps(self.model_dump(mode="json", exclude={"source"}), sort_keys=True)
+        # ``loosen`` joins the hash only when used, so existing policies keep their hash.
+        dumped = self.model_dump(mode="json", exclude={"source"} | (set() if self.loosen else {"loosen"}))
+        canonical = json.dumps(dumped, sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -348,15 +408,23 @@ def _read(ref: str, relative_to: Path | None) -> _Located:
     text = _shipped_text(ref)
     if text is None:
         known = ", ".join(shipped_policies())
-        raise PolicyError(f"unknown policy {ref!r} (shipped: {known}; or give a .yaml path)", source=ref)
+        guess = closest(ref, shipped_policies())
+        hint = f"; did you mean {guess!r}?" if guess else ""
+        raise PolicyError(f"unknown policy {ref!r}{hint} (shipped: {known}; or give a .yaml path)", source=ref)
     return _parse(text, f"{ref} (shipped)")
 
 
-_KEYED_LISTS = {("classify", "rules"): "id", ("detect", "recognizers"): "name"}
+_KEYED_LISTS = {("classify", "rules"): "id", ("detect", "recognizers"): "name", ("loosen",): "key"}
+
+
+def closest(name: str, known: Iterable[str], *, cutoff: float = 0.6) -> str | None:
+    """The known name most like ``name`` (a typo's likely meaning), or None."""
+    found = difflib.get_close_matches(name, list(known), n=1, cutoff=cutoff)
+    return found[0] if found else None
 
 
 def _merge(base: Any, child: Any, path: tuple[str, ...] = ()) -> Any:
-    """Child overrides base: mappings merge deeply; rules/recognizers merge by id/name."""
+    """Child overrides base: mappings merge deeply; rules/recognizers/loosen merge by id/name/key."""
     if isinstance(base, dict) and isinstance(child, dict):
         merged = dict(base)
         for key, value in child.items():
@@ -375,70 +443,175 @@ def _merge(base: Any, child: Any, path: tuple[str, ...] = ()) -> Any:
     return copy.deepcopy(child)
 
 
+def _problems(located: _Located, exc: ValidationError) -> list[PolicyError]:
+    """One PolicyError per validation error, each with its own line and key."""
+    problems = []
+    for error in exc.errors(include_url=False):
+        loc = tuple(error.get("loc", ()))
+        key = ".".join(str(p) for p in loc) or None
+        message = "unknown key" if error.get("type") == "extra_forbidden" else error.get("msg", "invalid")
+        problems.append(PolicyError(message.removeprefix("Value error, "), source=located.source,
+                                    line=located.line_for(loc), key=key))
+    return problems
+
+
+def _raise_all(problems: list[PolicyError]) -> None:
+    """Raise the first problem, counting the others; ``.problems`` holds every one."""
+    first, extra = problems[0], len(problems) - 1
+    message = first.message + (f" (and {extra} more error{'s' if extra > 1 else ''})" if extra else "")
+    raise PolicyError(message, source=first.source, line=first.line, key=first.key, problems=problems) from None
+
+
 def _validate(located: _Located, data: dict[str, Any]) -> Policy:
     try:
         return Policy.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = tuple(first.get("loc", ()))
-        key = ".".join(str(p) for p in loc) or None
-        message = first.get("msg", "invalid")
-        if first.get("type") == "extra_forbidden":
-            message = "unknown key"
-        extra = len(exc.errors()) - 1
-        if extra:
-            message += f" (and {extra} more error{'s' if extra > 1 else ''})"
-        raise PolicyError(message, source=located.source, line=located.line_for(loc), key=key) from None
+        _raise_all(_problems(located, exc))
+        raise  # unreachable: _raise_all always raises
 
 
-def _resolve(ref: str, relative_to: Path | None, chain: tuple[str, ...]) -> tuple[dict[str, Any], str]:
-    located = _read(ref, relative_to)
-    if located.source in chain:
-        raise PolicyError("extends: cycle", source=located.source, key="extends")
+@dataclass(frozen=True)
+class _Level:
+    """One file of an extends chain: as written, and effective (merged with its ancestors)."""
+
+    located: _Located
+    policy: Policy
+    parent: "_Level | None"
+
+
+def _line_of(located: _Located, key: str) -> int | None:
+    """The line of a dotted change key; rules and recognizers are found by id and name."""
+    parts = key.split(".")
+    for section, field, id_field in (("classify", "rules", "id"), ("detect", "recognizers", "name")):
+        if parts[:2] == [section, field] and len(parts) > 2:
+            items = (located.data.get(section) or {}).get(field) or []
+            rest = ".".join(parts[2:])
+            for index, item in enumerate(items):
+                name = str(item.get(id_field)) if isinstance(item, dict) else None
+                if name is not None and (rest == name or rest.startswith(name + ".")):
+                    tail = rest[len(name) + 1:].split(".") if rest != name else []
+                    return located.line_for((section, field, str(index), *[t for t in tail if t]))
+            return located.line_for((section, field))
+    return located.line_for(tuple(parts))
+
+
+def _check_loosening(located: _Located, own: Policy, parent: Policy, child: Policy) -> None:
+    """A child that protects less than its parent must say so, key by key, under ``loosen:``."""
+    declared = [item.key for item in own.loosen]
+    problems = [
+        PolicyError(f"protects less than the parent policy {parent.name!r} ({change.describe()}); "
+                    "declare it under loosen: with a reason", source=located.source,
+                    line=_line_of(located, change.key), key=change.key)
+        for change in loosenings(parent, child) if not any(covers(key, change.key) for key in declared)
+    ]
+    if problems:
+        _raise_all(problems)
+
+
+def _resolve(located: _Located, default_name: str, chain: tuple[str, ...]) -> _Level:
     if len(chain) >= _EXTENDS_DEPTH:
-        raise PolicyError("extends: chain is too deep", source=located.source, key="extends")
+        raise PolicyError("the extends chain is too deep", source=located.source, key="extends")
     # Validate the file on its own first, so errors point at this file's lines.
     data = dict(located.data)
-    data.setdefault("name", Path(located.source).stem if "/" in located.source else ref)
-    _validate(located, data)
+    data.setdefault("name", default_name)
+    own = _validate(located, data)
     parent = data.get("extends")
     if parent is None:
-        return data, located.source
-    here = Path(located.source).parent if "(shipped)" not in located.source else None
+        return _Level(located, own, None)
+    here = Path(located.source).parent if "(shipped)" not in located.source and located.source != "<mapping>" \
+        else None
+    where = {"source": located.source, "line": located.line_for(("extends",)), "key": "extends"}
     try:
-        parent_data, _ = _resolve(str(parent), here, chain + (located.source,))
+        parent_located = _read(str(parent), here)
     except PolicyError as exc:
-        if exc.source == str(parent) or "unknown policy" in exc.message or "cannot read" in exc.message:
-            raise PolicyError(
-                f"extends: {parent!r} cannot be loaded ({exc.message})",
-                source=located.source,
-                line=located.line_for(("extends",)),
-                key="extends",
-            ) from None
-        raise
-    return _merge(parent_data, data), located.source
+        if exc.line is not None:
+            raise  # the parent file itself is broken: point at its line
+        what = "" if exc.source == str(parent) else f" {exc.source}"
+        raise PolicyError(f"cannot load the parent policy{what}: {exc.message}", **where) from None
+    if parent_located.source in chain + (located.source,):
+        raise PolicyError(f"cycle: {parent_located.source} extends this file again", **where)
+    parent_level = _resolve(parent_located, _default_name(parent_located, str(parent)), chain + (located.source,))
+    merged = _merge(parent_level.policy.model_dump(mode="json", exclude_unset=False), data)
+    child = _validate(located, merged)
+    _check_loosening(located, own, parent_level.policy, child)
+    return _Level(located, child, parent_level)
+
+
+def policy_sources(ref: str) -> tuple[_Located, ...]:
+    """The files of ``ref``'s extends chain as written (child first), each with its lines.
+
+    For tools that report on the YAML itself (``privroute policy check``); it stops
+    quietly at a parent that cannot be read, which ``load_policy`` reports.
+    """
+    found: list[_Located] = []
+    located: _Located | None = _read(ref, None)
+    while located is not None and len(found) < _EXTENDS_DEPTH:
+        found.append(located)
+        parent = located.data.get("extends")
+        if not isinstance(parent, str):
+            break
+        here = Path(located.source).parent if "(shipped)" not in located.source else None
+        try:
+            located = _read(parent, here)
+        except PolicyError:
+            break
+        if any(item.source == located.source for item in found):
+            break
+    return tuple(found)
+
+
+def _default_name(located: _Located, ref: str) -> str:
+    return Path(located.source).stem if "/" in located.source else ref
+
+
+def _loosened_paths(level: _Level) -> tuple[LoosenedPath, ...]:
+    """Where the effective policy protects less than any ancestor, by declared key, with its reason."""
+    final = level.policy
+    found: dict[str, dict[str, Any]] = {}
+    ancestor = level.parent
+    while ancestor is not None:
+        for change in loosenings(ancestor.policy, final):
+            matching = [d for d in final.loosen if covers(d.key, change.key)]
+            declared = max(matching, key=lambda d: len(d.key)) if matching else None
+            key = declared.key if declared else change.key
+            entry = found.setdefault(key, {"reason": declared.reason if declared else "", "levels": set(),
+                                           "rules": [], "default": False, "everywhere": False})
+            parts = change.key.split(".")
+            if parts[0] == "routes":
+                entry["levels"].add(parts[1])
+            elif parts[:2] == ["classify", "rules"]:
+                rule_id = change.key[len("classify.rules."):].split(".")[0]
+                entry["rules"].extend(r for r in ancestor.policy.classify.rules if r.id == rule_id)
+            elif change.key == "classify.default":
+                entry["default"] = True
+            else:
+                entry["everywhere"] = True
+        ancestor = ancestor.parent
+    return tuple(
+        LoosenedPath(key, entry["reason"], tuple(sorted(entry["levels"])), tuple(entry["rules"]),
+                     entry["default"], entry["everywhere"])
+        for key, entry in found.items())
+
+
+def _finish(level: _Level) -> Policy:
+    policy = level.policy.model_copy(update={"source": level.located.source})
+    policy._loosened = _loosened_paths(level)
+    return policy
 
 
 def load_policy(policy: "str | Path | Policy | Mapping[str, Any]" = "general") -> Policy:
     """Load a policy by shipped name, YAML path, mapping, or pass a Policy through.
 
-    Raises PolicyError (naming the file, line and key) on any problem.
+    Raises PolicyError (naming the file, line and key) on any problem; a child that
+    protects less than its parent without a ``loosen:`` declaration is one.
     """
     if isinstance(policy, Policy):
         return policy
     if isinstance(policy, Mapping):
-        located = _Located(dict(policy), {}, "<mapping>")
-        data = dict(policy)
-        data.setdefault("name", "custom")
-        if data.get("extends"):
-            parent_data, _ = _resolve(str(data["extends"]), None, ("<mapping>",))
-            _validate(located, data)
-            data = _merge(parent_data, data)
-        return _validate(located, data).model_copy(update={"source": "<mapping>"})
+        return _finish(_resolve(_Located(dict(policy), {}, "<mapping>"), "custom", ()))
     if isinstance(policy, Path):
         policy = str(policy)
     if not isinstance(policy, str) or not policy.strip():
         raise PolicyError("policy must be a shipped name, a YAML path, a mapping or a Policy")
-    data, source = _resolve(policy.strip(), None, ())
-    located = _Located(data, {}, source)
-    return _validate(located, data).model_copy(update={"source": source})
+    located = _read(policy.strip(), None)
+    return _finish(_resolve(located, _default_name(located, policy.strip()), ()))

@@ -22,7 +22,8 @@ from .recognizers import make_finder_recognizer, make_spec_recognizer
 if TYPE_CHECKING:
     from ..policy import DetectConfig
 
-__all__ = ["PRESIDIO_RENAMES", "SPACY_LABELS", "build_analyzer", "is_identifying_date", "post_filter"]
+__all__ = ["PRESIDIO_RENAMES", "SPACY_LABELS", "build_analyzer", "is_identifying_date", "known_entity_types",
+           "post_filter"]
 
 # spaCy label -> privroute entity type. CARDINAL, ORDINAL, MONEY, PERCENT,
 # QUANTITY, PRODUCT, EVENT, WORK_OF_ART, LAW and LANGUAGE are not identifiers.
@@ -47,25 +48,44 @@ PRESIDIO_RENAMES: dict[str, str] = {
     "ABA_ROUTING_NUMBER": "ROUTING_NUMBER",
 }
 
-# Presidio's own pattern recognizers worth their cost for the types privroute uses.
-_PRESIDIO_RECOGNIZERS = (
-    "CreditCardRecognizer",
-    "IbanRecognizer",
-    "IpRecognizer",
-    "UsSsnRecognizer",
-    "UsItinRecognizer",
-    "UsPassportRecognizer",
-    "AbaRoutingRecognizer",
-    "MedicalLicenseRecognizer",
-    "NhsRecognizer",
-    "UkNinoRecognizer",
-    "EsNifRecognizer",
-    "EsNieRecognizer",
-    "ItFiscalCodeRecognizer",
-    "PlPeselRecognizer",
-    "FiPersonalIdentityCodeRecognizer",
-    "DateRecognizer",
-)
+# Presidio's own pattern recognizers worth their cost for the types privroute uses,
+# with the type each reports (tests/detect/test_entity_types.py checks them against Presidio).
+_PRESIDIO_RECOGNIZERS: dict[str, str] = {
+    "CreditCardRecognizer": "CREDIT_CARD",
+    "IbanRecognizer": "IBAN_CODE",
+    "IpRecognizer": "IP_ADDRESS",
+    "UsSsnRecognizer": "US_SSN",
+    "UsItinRecognizer": "US_ITIN",
+    "UsPassportRecognizer": "US_PASSPORT",
+    "AbaRoutingRecognizer": "ABA_ROUTING_NUMBER",
+    "MedicalLicenseRecognizer": "MEDICAL_LICENSE",
+    "NhsRecognizer": "UK_NHS",
+    "UkNinoRecognizer": "UK_NINO",
+    "EsNifRecognizer": "ES_NIF",
+    "EsNieRecognizer": "ES_NIE",
+    "ItFiscalCodeRecognizer": "IT_FISCAL_CODE",
+    "PlPeselRecognizer": "PL_PESEL",
+    "FiPersonalIdentityCodeRecognizer": "FI_PERSONAL_IDENTITY_CODE",
+    "DateRecognizer": "DATE_TIME",
+}
+# Types the other recognizers in build_analyzer report (email, URL, phone), and the
+# ones post_filter and the signature-block pass retype values to.
+_OTHER_TYPES = ("EMAIL_ADDRESS", "URL", "PHONE_NUMBER", "FAX_NUMBER", "ZIP_CODE", "STREET_ADDRESS", "TITLE")
+
+
+def known_entity_types() -> frozenset[str]:
+    """Every entity type the default detector can report, before a policy's own recognizers.
+
+    Read from the recognizers' declarations, so it costs no spaCy or Presidio import:
+    ``privroute policy check`` compares every type a policy names against it.
+    """
+    from .names import NAME_TYPES
+    from .patterns import PATTERN_TYPES
+    from .structured import STRUCTURED_TYPES
+
+    presidio = (PRESIDIO_RENAMES.get(t, t) for t in _PRESIDIO_RECOGNIZERS.values())
+    return frozenset((*SPACY_LABELS.values(), *presidio, *_OTHER_TYPES, *PATTERN_TYPES, *STRUCTURED_TYPES,
+                      *NAME_TYPES))
 
 
 def _offline_email_recognizer(tld_extractor: Any, language: str) -> Any:

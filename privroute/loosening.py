@@ -1,0 +1,215 @@
+"""What one policy changes relative to another, and which changes protect less.
+
+``compare(before, after)`` lists every difference that matters for routing, rule by
+rule, route by route, each marked ``loosens`` when ``after`` protects less than
+``before``. ``load_policy`` uses it to refuse a child policy that loosens its
+parent without saying so (``loosen:``); ``privroute policy diff`` prints it.
+
+Protection is ordered ``block > local > redact > frontier`` for actions and by
+sensitivity level for a rule's sensitivity. A change loosens when:
+
+* a route or a rule's action becomes less protective, or a rule's sensitivity lower;
+* a rule is dropped, or its conditions may match fewer prompts (any change that is
+  not provably broader: more entity types, terms or patterns, a lower count);
+* the default sensitivity is lowered;
+* detection reports less: a threshold raised, the reported or redacted entity
+  types narrowed, values added to the allow list, normalisation turned off, a
+  recognizer dropped or narrowed;
+* an audit trail the parent required is no longer required or disabled.
+
+Policies are read through their attributes only: this module imports nothing from
+privroute, so ``policy.py`` can use it at load time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["ACTION_PROTECTION", "SENSITIVITIES", "Change", "compare", "covers", "loosenings"]
+
+ACTION_PROTECTION: dict[str, int] = {"frontier": 0, "redact": 1, "local": 2, "block": 3}
+"""How much each action protects: a route may only move up this order without ``loosen:``."""
+
+SENSITIVITIES: tuple[str, ...] = ("public", "internal", "confidential", "regulated")
+"""In increasing order, as ``privroute.policy.Sensitivity`` (a test checks they agree)."""
+
+
+@dataclass(frozen=True)
+class Change:
+    """One difference. ``key`` is the dotted setting (rules and recognizers by id/name)."""
+
+    key: str
+    before: str
+    after: str
+    loosens: bool
+    note: str = ""
+
+    def describe(self) -> str:
+        moved = f"{self.before} -> {self.after}" if self.before or self.after else ""
+        return "; ".join(part for part in (moved, self.note) if part)
+
+    def as_dict(self) -> dict[str, object]:
+        return {"key": self.key, "before": self.before, "after": self.after, "loosens": self.loosens,
+                "note": self.note}
+
+
+def covers(declared: str, key: str) -> bool:
+    """Whether a ``loosen:`` key covers a change's key: the same key, or a parent of it."""
+    return key == declared or key.startswith(declared + ".")
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, (tuple, list, frozenset, set)):
+        return "[" + ", ".join(str(v) for v in value) + "]"
+    return str(value)
+
+
+def _action(value: str | None) -> int:
+    return -1 if value is None else ACTION_PROTECTION[value]
+
+
+def _rule_broader_or_equal(old: Any, new: Any) -> bool:
+    """Whether ``new`` matches at least every prompt ``old`` matches (conservatively)."""
+    a, b = old.when, new.when
+    if a.entities_any:
+        if not b.entities_any:
+            return False if b.entities_all or b.terms_any or b.patterns_any else True
+        if not set(a.entities_any) <= set(b.entities_any) or b.min_entities > a.min_entities:
+            return False
+    elif b.entities_any:
+        return False
+    if not set(b.entities_all) <= set(a.entities_all):
+        return False
+    for field in ("terms_any", "patterns_any"):
+        old_values, new_values = getattr(a, field), getattr(b, field)
+        if old_values and new_values and not set(old_values) <= set(new_values):
+            return False
+        if new_values and not old_values:
+            return False
+    return True
+
+
+def _rules(before: Any, after: Any) -> list[Change]:
+    changes: list[Change] = []
+    old = {r.id: r for r in before.classify.rules}
+    new = {r.id: r for r in after.classify.rules}
+    for rule_id, rule in old.items():
+        key = f"classify.rules.{rule_id}"
+        if rule_id not in new:
+            changes.append(Change(key, f"{rule.sensitivity}", "dropped", True, "rule dropped"))
+            continue
+        other = new[rule_id]
+        if other.sensitivity != rule.sensitivity:
+            lower = SENSITIVITIES.index(other.sensitivity) < SENSITIVITIES.index(rule.sensitivity)
+            changes.append(Change(f"{key}.sensitivity", rule.sensitivity, other.sensitivity, lower))
+        if other.action != rule.action:
+            changes.append(Change(f"{key}.action", _show(rule.action), _show(other.action),
+                                  _action(other.action) < _action(rule.action)))
+        if other.when != rule.when:
+            broader = _rule_broader_or_equal(rule, other)
+            changes.append(Change(f"{key}.when", "", "", not broader,
+                                  "conditions broadened" if broader else "conditions may match fewer prompts"))
+    for rule_id, rule in new.items():
+        if rule_id not in old:
+            changes.append(Change(f"classify.rules.{rule_id}", "-", rule.sensitivity, False, "rule added"))
+    return changes
+
+
+def _recognizers(before: Any, after: Any) -> list[Change]:
+    changes: list[Change] = []
+    old = {r.name: r for r in before.detect.recognizers}
+    new = {r.name: r for r in after.detect.recognizers}
+    for name, spec in old.items():
+        key = f"detect.recognizers.{name}"
+        other = new.get(name)
+        if other is None:
+            changes.append(Change(key, spec.entity, "dropped", True, "recognizer dropped"))
+        elif other != spec:
+            scores = {(p.regex, p.score) for p in spec.patterns}
+            kept = {p.regex: p.score for p in other.patterns}
+            narrower = (other.entity != spec.entity
+                        or any(regex not in kept or kept[regex] < score for regex, score in scores)
+                        or not set(spec.deny_list) <= set(other.deny_list)
+                        or not set(spec.context) <= set(other.context)
+                        or (spec.checksum == "none" and other.checksum != "none")
+                        or set(other.flags) != set(spec.flags))
+            changes.append(Change(key, spec.entity, other.entity, narrower,
+                                  "recognizer narrowed" if narrower else "recognizer broadened"))
+    for name, spec in new.items():
+        if name not in old:
+            changes.append(Change(f"detect.recognizers.{name}", "-", spec.entity, False, "recognizer added"))
+    return changes
+
+
+def _types(before: tuple[str, ...], after: tuple[str, ...]) -> bool:
+    """Whether an entity-type filter got narrower (empty means every type)."""
+    if not before:
+        return bool(after)
+    return bool(after) and not set(before) <= set(after)
+
+
+def _detection(before: Any, after: Any) -> list[Change]:
+    changes: list[Change] = []
+    a, b = before.detect, after.detect
+    if a.threshold != b.threshold:
+        changes.append(Change("detect.threshold", str(a.threshold), str(b.threshold), b.threshold > a.threshold))
+    for type_ in sorted(set(a.thresholds) | set(b.thresholds)):
+        old, new = a.thresholds.get(type_, a.threshold), b.thresholds.get(type_, b.threshold)
+        if old != new:
+            changes.append(Change(f"detect.thresholds.{type_}", str(old), str(new), new > old))
+    if a.entities != b.entities:
+        changes.append(Change("detect.entities", _show(a.entities) if a.entities else "all",
+                              _show(b.entities) if b.entities else "all", _types(a.entities, b.entities)))
+    if a.allow_list != b.allow_list:
+        added = set(b.allow_list) - set(a.allow_list)
+        changes.append(Change("detect.allow_list", f"{len(a.allow_list)} values", f"{len(b.allow_list)} values",
+                              bool(added), f"{len(added)} values no longer detected" if added else ""))
+    if a.normalize != b.normalize:
+        changes.append(Change("detect.normalize", str(a.normalize), str(b.normalize), not b.normalize))
+    for field in ("language", "spacy_model"):
+        if getattr(a, field) != getattr(b, field):
+            changes.append(Change(f"detect.{field}", getattr(a, field), getattr(b, field), False))
+    changes.extend(_recognizers(before, after))
+    if before.redact.entities != after.redact.entities:
+        old_types, new_types = before.redact.entities, after.redact.entities
+        changes.append(Change("redact.entities", _show(old_types) if old_types else "all",
+                              _show(new_types) if new_types else "all", _types(old_types, new_types)))
+    return changes
+
+
+def compare(before: Any, after: Any) -> tuple[Change, ...]:
+    """Every routing-relevant difference from ``before`` to ``after``, loosenings marked."""
+    changes: list[Change] = []
+    for level in SENSITIVITIES:
+        old, new = getattr(before.routes, level), getattr(after.routes, level)
+        if old != new:
+            changes.append(Change(f"routes.{level}", old, new, ACTION_PROTECTION[new] < ACTION_PROTECTION[old]))
+    if before.classify.default != after.classify.default:
+        old, new = before.classify.default, after.classify.default
+        changes.append(Change("classify.default", old, new, SENSITIVITIES.index(new) < SENSITIVITIES.index(old)))
+    changes.extend(_rules(before, after))
+    changes.extend(_detection(before, after))
+    a, b = before.audit, after.audit
+    if a.enabled != b.enabled:
+        changes.append(Change("audit.enabled", str(a.enabled), str(b.enabled), a.required and not b.enabled))
+    if a.required != b.required:
+        changes.append(Change("audit.required", str(a.required), str(b.required), a.required and not b.required))
+    if a.path != b.path:
+        changes.append(Change("audit.path", _show(a.path), _show(b.path), False))
+    for field in ("model", "base_url", "fallback"):
+        if getattr(before.frontier, field) != getattr(after.frontier, field):
+            changes.append(Change(f"frontier.{field}", _show(getattr(before.frontier, field)),
+                                  _show(getattr(after.frontier, field)), False))
+    for field in ("model", "base_url"):
+        if getattr(before.local, field) != getattr(after.local, field):
+            changes.append(Change(f"local.{field}", _show(getattr(before.local, field)),
+                                  _show(getattr(after.local, field)), False))
+    return tuple(changes)
+
+
+def loosenings(before: Any, after: Any) -> tuple[Change, ...]:
+    """The changes from ``before`` to ``after`` that protect less."""
+    return tuple(change for change in compare(before, after) if change.loosens)
