@@ -99,7 +99,7 @@ def _rules(before: Any, after: Any) -> list[Change]:
     for rule_id, rule in old.items():
         key = f"classify.rules.{rule_id}"
         if rule_id not in new:
-            changes.append(Change(key, f"{rule.sensitivity}", "dropped", True, "rule dropped"))
+            changes.append(Change(key, "", "", True, f"rule dropped (was {rule.sensitivity})"))
             continue
         other = new[rule_id]
         if other.sensitivity != rule.sensitivity:
@@ -114,7 +114,7 @@ def _rules(before: Any, after: Any) -> list[Change]:
                                   "conditions broadened" if broader else "conditions may match fewer prompts"))
     for rule_id, rule in new.items():
         if rule_id not in old:
-            changes.append(Change(f"classify.rules.{rule_id}", "-", rule.sensitivity, False, "rule added"))
+            changes.append(Change(f"classify.rules.{rule_id}", "", "", False, f"rule added ({rule.sensitivity})"))
     return changes
 
 
@@ -126,7 +126,7 @@ def _recognizers(before: Any, after: Any) -> list[Change]:
         key = f"detect.recognizers.{name}"
         other = new.get(name)
         if other is None:
-            changes.append(Change(key, spec.entity, "dropped", True, "recognizer dropped"))
+            changes.append(Change(key, "", "", True, f"recognizer dropped (was {spec.entity})"))
         elif other != spec:
             scores = {(p.regex, p.score) for p in spec.patterns}
             kept = {p.regex: p.score for p in other.patterns}
@@ -140,7 +140,7 @@ def _recognizers(before: Any, after: Any) -> list[Change]:
                                   "recognizer narrowed" if narrower else "recognizer broadened"))
     for name, spec in new.items():
         if name not in old:
-            changes.append(Change(f"detect.recognizers.{name}", "-", spec.entity, False, "recognizer added"))
+            changes.append(Change(f"detect.recognizers.{name}", "", "", False, f"recognizer added ({spec.entity})"))
     return changes
 
 

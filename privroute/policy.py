@@ -32,6 +32,7 @@ from pydantic import (
 from .errors import PolicyError
 from .loosening import covers, loosenings
 from .shipped import shipped_dir
+from .yamlsource import line_for, yaml_lines
 
 __all__ = [
     "Action",
@@ -349,32 +350,14 @@ class _Located:
         self.source = source
 
     def line_for(self, loc: tuple[Any, ...]) -> int | None:
-        path = tuple(str(part) for part in loc)
-        while path:
-            if path in self.lines:
-                return self.lines[path]
-            path = path[:-1]
-        return None
-
-
-def _node_lines(node: yaml.Node, prefix: tuple[str, ...], out: dict[tuple[str, ...], int]) -> None:
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            path = prefix + (str(key_node.value),)
-            out[path] = key_node.start_mark.line + 1
-            _node_lines(value_node, path, out)
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            path = prefix + (str(index),)
-            out[path] = item.start_mark.line + 1
-            _node_lines(item, path, out)
+        return line_for(self.lines, loc)
 
 
 def _parse(text: str, source: str) -> _Located:
     if len(text) > MAX_POLICY_BYTES:
         raise PolicyError("policy file is too large", source=source)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        lines = yaml_lines(text)
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -383,9 +366,6 @@ def _parse(text: str, source: str) -> _Located:
         raise PolicyError(f"not valid YAML: {problem}", source=source, line=line) from None
     if not isinstance(data, dict):
         raise PolicyError("a policy must be a YAML mapping", source=source)
-    lines: dict[tuple[str, ...], int] = {}
-    if node is not None:
-        _node_lines(node, (), lines)
     return _Located(data, lines, source)
 
 

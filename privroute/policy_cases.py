@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from .errors import PolicyTestError
 from .policy import policy_sources
 from .shipped import shipped_dir
+from .yamlsource import line_for, yaml_lines
 
 __all__ = ["CaseResult", "Mismatch", "TestReport", "load_cases", "run_cases", "shipped_cases"]
 
@@ -105,34 +106,6 @@ class TestReport:
                 "results": [r.as_dict() for r in self.results]}
 
 
-def _case_lines(text: str) -> dict[tuple[str, ...], int]:
-    lines: dict[tuple[str, ...], int] = {}
-
-    def walk(node: yaml.Node, prefix: tuple[str, ...]) -> None:
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                lines[prefix + (str(key.value),)] = key.start_mark.line + 1
-                walk(value, prefix + (str(key.value),))
-        elif isinstance(node, yaml.SequenceNode):
-            for index, item in enumerate(node.value):
-                lines[prefix + (str(index),)] = item.start_mark.line + 1
-                walk(item, prefix + (str(index),))
-
-    node = yaml.compose(text, Loader=yaml.SafeLoader)
-    if node is not None:
-        walk(node, ())
-    return lines
-
-
-def _line(lines: dict[tuple[str, ...], int], loc: tuple[Any, ...]) -> int | None:
-    path = tuple(str(p) for p in loc)
-    while path:
-        if path in lines:
-            return lines[path]
-        path = path[:-1]
-    return None
-
-
 def load_cases(path: str | Path) -> tuple[CaseFile, dict[tuple[str, ...], int]]:
     """Read and validate a case file; raises PolicyTestError with its file, line and key."""
     source = str(path)
@@ -145,7 +118,7 @@ def load_cases(path: str | Path) -> tuple[CaseFile, dict[tuple[str, ...], int]]:
     try:
         text = raw.decode("utf-8")
         data = yaml.safe_load(text)
-        lines = _case_lines(text)
+        lines = yaml_lines(text)
     except UnicodeDecodeError:
         raise PolicyTestError("the case file is not UTF-8 text", source=source) from None
     except yaml.YAMLError as exc:
@@ -162,7 +135,7 @@ def load_cases(path: str | Path) -> tuple[CaseFile, dict[tuple[str, ...], int]]:
             loc = tuple(error.get("loc", ()))
             message = "unknown key" if error.get("type") == "extra_forbidden" else error.get("msg", "invalid")
             problems.append(PolicyTestError(message.removeprefix("Value error, "), source=source,
-                                            line=_line(lines, loc), key=".".join(str(p) for p in loc) or None))
+                                            line=line_for(lines, loc), key=".".join(str(p) for p in loc) or None))
         first, extra = problems[0], len(problems) - 1
         raise PolicyTestError(first.message + (f" (and {extra} more)" if extra else ""), source=source,
                               line=first.line, key=first.key, problems=problems) from None
@@ -201,7 +174,7 @@ def run_cases(policy: Any, cases_path: str | Path, *, detector: Any = None) -> T
     for index, case in enumerate(cases.cases):
         decision = router.classify(case.prompt)
         redacted = {e.type for e in decision.entities if not only or e.type in only}
-        results.append(CaseResult(case.name, _line(lines, ("cases", index)),
+        results.append(CaseResult(case.name, line_for(lines, ("cases", index)),
                                   _compare(case.expect, decision, redacted)))
     return TestReport(loaded.name, str(cases_path), tuple(results))
 

@@ -17,10 +17,11 @@ import ipaddress
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -30,6 +31,7 @@ from pydantic import (
 )
 
 from ..errors import ConfigurationError
+from ..yamlsource import line_for, yaml_lines
 
 __all__ = [
     "ServeConfig",
@@ -66,24 +68,22 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _hashed_key(key: str) -> str:
+    if not _HASH.match(key):
+        # Never echo the value: it may be a plaintext key pasted by mistake.
+        raise ValueError("not a 'sha256:<64 lowercase hex>' hash (store hashes, never keys; "
+                         "see privroute serve --hash-key)")
+    return key
+
+
 class TenantConfig(_Strict):
     """One caller (team, app): its keys and the policy its requests are routed by."""
 
     name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     policy: str = Field(min_length=1)
     """A shipped policy name or a YAML path (relative paths: relative to the config file)."""
-    api_keys: tuple[str, ...] = ()
+    api_keys: tuple[Annotated[str, AfterValidator(_hashed_key)], ...] = ()
     """Hashes of the tenant's keys, ``sha256:<64 hex>`` (see ``privroute serve --hash-key``)."""
-
-    @field_validator("api_keys")
-    @classmethod
-    def _hashed(cls, keys: tuple[str, ...]) -> tuple[str, ...]:
-        for index, key in enumerate(keys):
-            if not _HASH.match(key):
-                # Never echo the value: it may be a plaintext key pasted by mistake.
-                raise ValueError(f"api_keys[{index}] is not a 'sha256:<64 lowercase hex>' hash "
-                                 "(store hashes, never keys; see privroute serve --hash-key)")
-        return keys
 
 
 class ServeLimits(_Strict):
@@ -174,6 +174,7 @@ def single_tenant_config(policy: str, *, host: str = "127.0.0.1", port: int = 80
 
 def load_serve_config(source: "str | Path | Mapping[str, Any]") -> ServeConfig:
     """Load and validate a serve config (YAML file or mapping)."""
+    lines: dict[tuple[str, ...], int] = {}
     if isinstance(source, Mapping):
         data, where, base = dict(source), "<serve config>", None
     else:
@@ -182,7 +183,9 @@ def load_serve_config(source: "str | Path | Mapping[str, Any]") -> ServeConfig:
         try:
             if path.stat().st_size > _MAX_CONFIG_BYTES:
                 raise ConfigurationError(f"{where}: config file is larger than {_MAX_CONFIG_BYTES} bytes")
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            text = path.read_text(encoding="utf-8")
+            data = yaml.safe_load(text)
+            lines = yaml_lines(text)
         except OSError as exc:
             raise ConfigurationError(f"{where}: cannot read config ({type(exc).__name__})") from None
         except UnicodeDecodeError:
@@ -198,7 +201,7 @@ def load_serve_config(source: "str | Path | Mapping[str, Any]") -> ServeConfig:
     try:
         config = ServeConfig(**data)
     except (ValidationError, TypeError) as exc:
-        message = _describe(exc, where) if isinstance(exc, ValidationError) else f"{where}: {exc}"
+        message = _describe(exc, where, lines) if isinstance(exc, ValidationError) else f"{where}: {exc}"
         raise ConfigurationError(message) from None
     return config.model_copy(update={"source": where})
 
@@ -213,10 +216,23 @@ def _resolve_policy_path(tenant: Any, base: Path) -> Any:
     return tenant
 
 
-def _describe(exc: ValidationError, where: str) -> str:
-    """One line per problem: the dotted key and what is wrong, never the value."""
+def _describe(exc: ValidationError, where: str, lines: dict[tuple[str, ...], int] | None = None) -> str:
+    """One entry per problem: file:line, the dotted key and what is wrong, never the value.
+
+    An error about a container whose items failed (``tenants`` "should have at least
+    1 item" when its only tenant was refused) restates a problem already reported
+    below it, so it is left out.
+    """
+    errors = exc.errors(include_input=False, include_url=False)
+    locs = [tuple(str(part) for part in error["loc"]) for error in errors]
     problems = []
-    for error in exc.errors(include_input=False, include_url=False):
-        key = ".".join(str(part) for part in error["loc"]) or "<root>"
-        problems.append(f"{key}: {error['msg']}")
-    return f"{where}: invalid serve config: " + "; ".join(problems)
+    for error, loc in zip(errors, locs, strict=True):
+        if any(other[:len(loc)] == loc and len(other) > len(loc) for other in locs):
+            continue
+        line = line_for(lines or {}, loc)
+        place = f"{where}:{line}" if line is not None else where
+        key = ".".join(loc) or "<root>"
+        message = "unknown key" if error.get("type") == "extra_forbidden" else error["msg"]
+        problems.append(f"{place}: {key}: {message.removeprefix('Value error, ')}")
+    count = f"{len(problems)} problems: " if len(problems) > 1 else ""
+    return f"invalid serve config: {count}" + "; ".join(problems)

@@ -1,4 +1,4 @@
-"""The wheel ships what the repository keeps at the top: policies/ and models/catalog.yaml."""
+"""The wheel ships what the repository keeps at the top: policies/ (with their case files) and models/catalog.yaml."""
 
 from __future__ import annotations
 
@@ -18,10 +18,11 @@ import pathlib, sys
 import privroute
 from privroute.models import catalog
 from privroute.policy import load_policy, shipped_policies
+from privroute.policy_cases import shipped_cases
 here = pathlib.Path(privroute.__file__).resolve()
 assert here.is_relative_to(pathlib.Path(sys.prefix).resolve()), here   # the wheel, not the checkout
 policy = load_policy("public-sector")
-print(policy.name, len(shipped_policies()), catalog()[0].name)
+print(policy.name, len(shipped_policies()), catalog()[0].name, ",".join(sorted(shipped_cases())))
 import privroute.cli, privroute.batch, privroute.server.config, privroute.detect.chunk
 """
 
@@ -42,7 +43,8 @@ def test_wheel_installed_in_a_fresh_venv_loads_policies_and_catalog_by_name(tmp_
     run = subprocess.run([str(python), "-I", "-c", CHECK], cwd=tmp_path, capture_output=True, text=True,
                          timeout=120)
     assert run.returncode == 0, run.stderr[-2000:]
-    assert run.stdout.split() == ["public-sector", "5", "smollm2-135m-instruct"]
+    assert run.stdout.split() == ["public-sector", "5", "smollm2-135m-instruct",
+                                  "finance,general,healthcare,legal,public-sector"]
     listed = subprocess.run([str(env_dir / "bin" / "privroute"), "policy", "list"], cwd=tmp_path,
                             capture_output=True, text=True, timeout=120)
     assert listed.stdout.split() == ["finance", "general", "healthcare", "legal", "public-sector"]
