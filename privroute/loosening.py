@@ -76,7 +76,7 @@ def _rule_broader_or_equal(old: Any, new: Any) -> bool:
     a, b = old.when, new.when
     if a.entities_any:
         if not b.entities_any:
-            return False if b.entities_all or b.terms_any or b.patterns_any else True
+            return not (b.entities_all or b.terms_any or b.patterns_any)
         if not set(a.entities_any) <= set(b.entities_any) or b.min_entities > a.min_entities:
             return False
     elif b.entities_any:

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from privroute.policy import shipped_policies
 from privroute.policy_cases import run_cases, shipped_cases
 from privroute.policy_check import check_policy
-from privroute.policy import shipped_policies
 from privroute.testing import OpenAIServer
 from tests.cli.test_cli import one_line_error, run
 

@@ -67,6 +67,24 @@ class TestServeConfig:
             load_serve_config({"tenants": [tenant(keys=(KEY,))]})
         assert "tenants.0.api_keys" in str(caught.value) and KEY not in str(caught.value)
 
+    def test_a_config_file_reports_one_error_per_problem_with_its_line(self, tmp_path: Path) -> None:
+        """A plaintext key is one error on its line (not also "tenants should have 1 item")."""
+        path = tmp_path / "serve.yaml"
+        path.write_text(f"host: 127.0.0.1\ntenants:\n  - name: acme\n    policy: general\n    api_keys:\n"
+                        f"      - {KEY}\n", encoding="utf-8")
+        with pytest.raises(ConfigurationError) as caught:
+            load_serve_config(path)
+        message = str(caught.value)
+        assert message == (f"invalid serve config: {path}:6: tenants.0.api_keys.0: not a 'sha256:<64 lowercase "
+                           "hex>' hash (store hashes, never keys; see privroute serve --hash-key)")
+        path.write_text(f"tenants:\n  - name: acme\n    policy: general\n    api_keys: ['{hash_api_key(KEY)}']\n"
+                        "limits:\n  max_body_bytes: 10\n  bogus: 1\n", encoding="utf-8")
+        with pytest.raises(ConfigurationError) as caught:
+            load_serve_config(path)
+        assert str(caught.value).startswith("invalid serve config: 2 problems: ")
+        assert f"{path}:6: limits.max_body_bytes:" in str(caught.value)
+        assert f"{path}:7: limits.bogus: unknown key" in str(caught.value)
+
     @pytest.mark.parametrize(("data", "needle"), [
         ({"tenants": []}, "tenants"),
         ({"tenants": [tenant(keys=())]}, "has no api_keys"),
