@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from .detect.base import Entity
-from .loosening import ACTION_PROTECTION
-from .policy import Action, LoosenedPath, Policy, Rule, Sensitivity
+from .loosening import ACTION_PROTECTION, LoosenedPath
+from .policy import Action, Policy, Rule, Sensitivity
 
 __all__ = ["Decision", "Sensitivity", "decide", "rule_matches"]
 

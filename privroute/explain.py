@@ -33,5 +33,6 @@ def explain(policy: Any, prompt: str) -> dict[str, Any]:
         "sensitivity": decision.sensitivity,
         "action": decision.action,
         "reasons": list(decision.reasons),
+        "loosened": [{"key": key, "reason": reason} for key, reason in decision.loosened],
         "routes": router.policy.routes.model_dump(),
     }

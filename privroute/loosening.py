@@ -23,10 +23,12 @@ privroute, so ``policy.py`` can use it at load time.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["ACTION_PROTECTION", "SENSITIVITIES", "Change", "compare", "covers", "loosenings"]
+__all__ = ["ACTION_PROTECTION", "SENSITIVITIES", "Change", "LoosenedPath", "compare", "covers", "loosened_paths",
+           "loosenings"]
 
 ACTION_PROTECTION: dict[str, int] = {"frontier": 0, "redact": 1, "local": 2, "block": 3}
 """How much each action protects: a route may only move up this order without ``loosen:``."""
@@ -213,3 +215,51 @@ def compare(before: Any, after: Any) -> tuple[Change, ...]:
 def loosenings(before: Any, after: Any) -> tuple[Change, ...]:
     """The changes from ``before`` to ``after`` that protect less."""
     return tuple(change for change in compare(before, after) if change.loosens)
+
+
+@dataclass(frozen=True)
+class LoosenedPath:
+    """A declared loosening, resolved at load: the decisions it affects.
+
+    ``sensitivities``: decisions at those levels (a loosened route); ``rules``: the
+    ancestors' versions of a loosened rule (decisions where one of them matches);
+    ``default``: decisions no rule matched; ``everywhere``: every decision (detection,
+    redaction and audit settings apply to all prompts).
+    """
+
+    key: str
+    reason: str
+    sensitivities: tuple[str, ...] = ()
+    rules: tuple[Any, ...] = ()
+    default: bool = False
+    everywhere: bool = False
+
+
+def loosened_paths(policy: Any, ancestors: Sequence[Any]) -> tuple[LoosenedPath, ...]:
+    """Where ``policy`` protects less than any of its ancestors, by declared key, with its reason.
+
+    ``load_policy`` has already refused every loosening that is not declared; the
+    reason of a change is the most specific ``loosen:`` key that covers it.
+    """
+    found: dict[str, dict[str, Any]] = {}
+    for ancestor in ancestors:
+        for change in loosenings(ancestor, policy):
+            matching = [d for d in policy.loosen if covers(d.key, change.key)]
+            declared = max(matching, key=lambda d: len(d.key)) if matching else None
+            key = declared.key if declared else change.key
+            entry = found.setdefault(key, {"reason": declared.reason if declared else "", "levels": set(),
+                                           "rules": [], "default": False, "everywhere": False})
+            parts = change.key.split(".")
+            if parts[0] == "routes":
+                entry["levels"].add(parts[1])
+            elif parts[:2] == ["classify", "rules"]:
+                rule_id = change.key[len("classify.rules."):].split(".")[0]
+                entry["rules"].extend(r for r in ancestor.classify.rules if r.id == rule_id)
+            elif change.key == "classify.default":
+                entry["default"] = True
+            else:
+                entry["everywhere"] = True
+    return tuple(
+        LoosenedPath(key, entry["reason"], tuple(sorted(entry["levels"])), tuple(entry["rules"]),
+                     entry["default"], entry["everywhere"])
+        for key, entry in found.items())

@@ -30,7 +30,7 @@ from pydantic import (
 )
 
 from .errors import PolicyError
-from .loosening import covers, loosenings
+from .loosening import LoosenedPath, covers, loosened_paths, loosenings
 from .shipped import shipped_dir
 from .yamlsource import line_for, yaml_lines
 
@@ -42,7 +42,6 @@ __all__ = [
     "FrontierConfig",
     "LocalConfig",
     "Loosen",
-    "LoosenedPath",
     "PatternSpec",
     "Policy",
     "RecognizerSpec",
@@ -262,24 +261,6 @@ class Loosen(_Strict):
         if not value.strip():
             raise ValueError("a loosening needs a reason")
         return value.strip()
-
-
-@dataclass(frozen=True)
-class LoosenedPath:
-    """A declared loosening, resolved at load: the decisions it affects.
-
-    ``sensitivities``: decisions at those levels (a loosened route); ``rules``: the
-    ancestors' versions of a loosened rule (decisions where one of them matches);
-    ``default``: decisions no rule matched; ``everywhere``: every decision (detection,
-    redaction and audit settings apply to all prompts).
-    """
-
-    key: str
-    reason: str
-    sensitivities: tuple[str, ...] = ()
-    rules: tuple["Rule", ...] = ()
-    default: bool = False
-    everywhere: bool = False
 
 
 class Policy(_Strict):
@@ -544,38 +525,14 @@ def _default_name(located: _Located, ref: str) -> str:
     return Path(located.source).stem if "/" in located.source else ref
 
 
-def _loosened_paths(level: _Level) -> tuple[LoosenedPath, ...]:
-    """Where the effective policy protects less than any ancestor, by declared key, with its reason."""
-    final = level.policy
-    found: dict[str, dict[str, Any]] = {}
-    ancestor = level.parent
-    while ancestor is not None:
-        for change in loosenings(ancestor.policy, final):
-            matching = [d for d in final.loosen if covers(d.key, change.key)]
-            declared = max(matching, key=lambda d: len(d.key)) if matching else None
-            key = declared.key if declared else change.key
-            entry = found.setdefault(key, {"reason": declared.reason if declared else "", "levels": set(),
-                                           "rules": [], "default": False, "everywhere": False})
-            parts = change.key.split(".")
-            if parts[0] == "routes":
-                entry["levels"].add(parts[1])
-            elif parts[:2] == ["classify", "rules"]:
-                rule_id = change.key[len("classify.rules."):].split(".")[0]
-                entry["rules"].extend(r for r in ancestor.policy.classify.rules if r.id == rule_id)
-            elif change.key == "classify.default":
-                entry["default"] = True
-            else:
-                entry["everywhere"] = True
-        ancestor = ancestor.parent
-    return tuple(
-        LoosenedPath(key, entry["reason"], tuple(sorted(entry["levels"])), tuple(entry["rules"]),
-                     entry["default"], entry["everywhere"])
-        for key, entry in found.items())
-
-
 def _finish(level: _Level) -> Policy:
     policy = level.policy.model_copy(update={"source": level.located.source})
-    policy._loosened = _loosened_paths(level)
+    ancestors = []
+    parent = level.parent
+    while parent is not None:
+        ancestors.append(parent.policy)
+        parent = parent.parent
+    policy._loosened = loosened_paths(level.policy, ancestors)
     return policy
 
 

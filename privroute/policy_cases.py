@@ -2,7 +2,8 @@
 
 A case file is YAML, validated strictly like a policy::
 
-    policy: healthcare            # optional: the policy these cases were written for
+    policy: healthcare            # optional, documentation: the policy these cases were written for
+                                  # (a child policy may run its parent's cases)
     cases:
       - name: phi-stays-local
         prompt: "Patient Jane Roe, MRN 4471123, has new chest pain."
@@ -28,7 +29,6 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import PolicyTestError
-from .policy import policy_sources
 from .shipped import shipped_dir
 from .yamlsource import line_for, yaml_lines
 
@@ -186,14 +186,3 @@ def shipped_cases() -> dict[str, Path]:
         return {}
     return {item.name[:-5]: Path(str(item)) for item in folder.iterdir() if item.name.endswith(".yaml")}
 
-
-def default_policy_for(cases_path: str | Path) -> str | None:
-    """The ``policy:`` a case file names, resolved relative to the case file when it is a path."""
-    cases, _ = load_cases(cases_path)
-    if cases.policy is None:
-        return None
-    ref = cases.policy
-    if ref.endswith((".yaml", ".yml")) and not Path(ref).is_absolute():
-        return str(Path(cases_path).parent / ref)
-    policy_sources(ref)  # a missing policy is reported here, naming it
-    return ref

@@ -26,7 +26,6 @@ reachability). No spaCy pipeline or model is loaded: the check is fast.
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import urllib.error
 import urllib.request
@@ -450,6 +449,3 @@ def _check_budget(run: _Run, policy: Policy) -> None:
     if prices and not Path(prices).expanduser().is_file():
         run.problem(f"price table {prices} not found", "budget", "prices")
 
-
-def report_json(report: CheckReport) -> str:
-    return json.dumps(report.as_dict(), ensure_ascii=False)

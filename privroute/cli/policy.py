@@ -125,6 +125,8 @@ def policy_explain(policy_ref: str, prompt: str | None, as_json: bool) -> None:
         click.echo(f"  [{mark}] {rule['id']} -> {rule['sensitivity']}  {rule['description']}")
     click.echo(f"sensitivity: {report['sensitivity']} (default {report['default']})")
     click.echo(f"action: {report['action']}")
+    for loosened in report["loosened"]:
+        click.echo(f"loosened on purpose: {loosened['key']} ({loosened['reason']})")
 
 
 @policy.command("list")
