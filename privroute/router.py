@@ -78,6 +78,7 @@ class RouteResult:
             "sensitivity": self.decision.sensitivity,
             "reasons": list(self.decision.reasons),
             "entities": dict(self.decision.entity_counts),
+            "loosened": [{"key": key, "reason": reason} for key, reason in self.decision.loosened],
             "sent": self.sent,
             "backend": self.backend,
             "model": self.model,

@@ -328,8 +328,11 @@ def _decision_headers(decision: Any) -> dict[str, str]:
 
 
 def _explain(decision: Any, backend: str) -> dict[str, Any]:
-    return {"action": decision.action, "sensitivity": decision.sensitivity, "reasons": list(decision.reasons),
-            "backend": backend}
+    explained = {"action": decision.action, "sensitivity": decision.sensitivity, "reasons": list(decision.reasons),
+                 "backend": backend}
+    if decision.loosened:  # a declared loosening of the policy decided this (policy `loosen:`)
+        explained["loosened"] = [{"key": key, "reason": reason} for key, reason in decision.loosened]
+    return explained
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
