@@ -107,7 +107,12 @@ class _Run:
         return (self.sources[0].source if self.sources else None), None
 
     def problem(self, message: str, *path: str, key: str | None = None) -> None:
-        source, line = self.where(*path) if path else ((self.sources[0].source if self.sources else None), None)
+        """A problem with a setting; one inherited from a parent is reported on the checked file."""
+        top = self.sources[0].source if self.sources else None
+        source, line = self.where(*path) if path else (top, None)
+        if source != top:
+            message = f"{message} (inherited from {source}{f':{line}' if line else ''})"
+            source, line = top, None
         self.problems.append(Problem(message, source, line, key or ".".join(path) or None))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import venv
@@ -38,8 +39,12 @@ def test_wheel_installed_in_a_fresh_venv_loads_policies_and_catalog_by_name(tmp_
     # but privroute itself comes only from the wheel installed into it.
     venv.EnvBuilder(system_site_packages=True, with_pip=False).create(env_dir)
     python = env_dir / "bin" / "python"
+    # Without PYTHONPATH (a checkout on it looks like an installed privroute to pip, which would
+    # then skip the wheel) and forced, so the venv holds exactly this wheel.
+    clean = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps",
-                    "--no-index", str(wheel)], check=True, capture_output=True, timeout=300)
+                    "--no-index", "--force-reinstall", str(wheel)], check=True, capture_output=True, timeout=300,
+                   env=clean)
     run = subprocess.run([str(python), "-I", "-c", CHECK], cwd=tmp_path, capture_output=True, text=True,
                          timeout=120)
     assert run.returncode == 0, run.stderr[-2000:]
