@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 import yaml
 from pydantic import (
@@ -416,7 +416,7 @@ def _problems(located: _Located, exc: ValidationError) -> list[PolicyError]:
     return problems
 
 
-def _raise_all(problems: list[PolicyError]) -> None:
+def _raise_all(problems: list[PolicyError]) -> NoReturn:
     """Raise the first problem, counting the others; ``.problems`` holds every one."""
     first, extra = problems[0], len(problems) - 1
     message = first.message + (f" (and {extra} more error{'s' if extra > 1 else ''})" if extra else "")
@@ -428,7 +428,6 @@ def _validate(located: _Located, data: dict[str, Any]) -> Policy:
         return Policy.model_validate(data)
     except ValidationError as exc:
         _raise_all(_problems(located, exc))
-        raise  # unreachable: _raise_all always raises
 
 
 @dataclass(frozen=True)
