@@ -434,7 +434,13 @@ def _check_audit(run: _Run, policy: Policy) -> None:
     if str(path) == ":memory:":
         run.checked.append("audit: in memory")
         return
-    writable = os.access(path, os.W_OK) if path.exists() else os.access(_existing_parent(path), os.W_OK)
+    if path.exists():
+        writable = path.is_file() and os.access(path, os.W_OK)
+    else:
+        # The nearest existing ancestor must be a directory we may create entries in (a regular
+        # file there blocks the path for every user, root included).
+        parent = _existing_parent(path)
+        writable = parent.is_dir() and os.access(parent, os.W_OK)
     if not writable:
         consequence = "every route would fail" if audit.required else "records would be lost"
         run.problem(f"the audit log {path} is not writable ({consequence})", "audit", "path")

@@ -136,13 +136,9 @@ class TestCheckFindsWhatRouteWouldHit:
 
     def test_unwritable_audit_log(self, tmp_path: Path, frontier_env: OpenAIServer,
                                   monkeypatch: pytest.MonkeyPatch) -> None:
-        locked = tmp_path / "locked"
-        locked.mkdir(mode=0o500)
-        monkeypatch.setenv("PRIVROUTE_AUDIT_DB", str(locked / "sub" / "audit.db"))
-        import os
-
-        if os.access(locked, os.W_OK):
-            pytest.skip("running as a user who can write anywhere")
+        blocker = tmp_path / "not-a-directory"
+        blocker.write_text("a regular file where the audit directory should be")
+        monkeypatch.setenv("PRIVROUTE_AUDIT_DB", str(blocker / "sub" / "audit.db"))
         assert "not writable" in only(problems("healthcare"), "audit")
 
 
