@@ -2,26 +2,31 @@
 
 * Per call: ``frontier.max_output_tokens`` caps what the frontier may generate
   (``output_limit``); the caller's own ``max_tokens`` can only lower it.
-* Per tenant per day (``budget.daily_tokens``, ``budget.daily_cost``): checked
-  before a frontier call, from what the tenant already spent today plus this
-  call's prompt (characters / 4). The answer's tokens are not reserved up front
-  (reserving the whole output cap would make the last part of every budget
-  unusable), so one call can overshoot by at most its output cap. Over budget,
-  ``budget.on_exceed`` decides: ``block`` raises BudgetExceeded, ``local`` answers
-  on the local model. Only frontier calls spend: the local model is free.
+* Per tenant per day (``budget.daily_tokens``, ``budget.daily_cost``): before a
+  frontier call, ``BudgetGuard.reserve`` atomically checks what the tenant has
+  spent today, plus what its calls in flight *hold*, plus this call's prompt
+  (characters / 4), and if that fits, holds this call's prompt plus its output
+  cap until the call's audit record settles it (in the same transaction, with
+  the actual usage). Over budget, ``budget.on_exceed`` decides: ``block`` raises
+  BudgetExceeded, ``local`` answers on the local model. Only frontier calls
+  spend: the local model is free.
+* The answer's tokens need not fit for a call to start (that would make the last
+  part of every budget unusable), so a tenant's day can end over its limit by
+  the output of the one call admitted last, across every process and replica
+  sharing the ledger. Without an output cap a call holds only its prompt, and
+  calls in flight together can overshoot by what they generate.
 * Spend comes from the backend's usage figures, priced from a YAML table
   (``prices.yaml`` shipped with privroute, or ``budget.prices``). When the audit
-  log is on, it is the ledger (so budgets hold across processes and restarts);
-  otherwise an in-process ledger counts.
-
-Calls already in flight are not counted until they finish, so concurrent calls
-can overshoot a daily budget by at most what they spend themselves.
+  log is on, its store is the ledger (SQLite for one machine, PostgreSQL for
+  replicas: budgets hold across processes and restarts); otherwise an
+  in-process ledger counts.
 """
 
 from __future__ import annotations
 
 import math
 import threading
+import uuid
 from collections.abc import Callable
 from datetime import datetime, timezone
 from importlib import resources
@@ -122,11 +127,16 @@ def _cached_table(path: str | None) -> PriceTable:
 
 
 class Ledger(Protocol):
-    """Where a tenant's daily spend is kept."""
+    """Where a tenant's daily spend is kept (the stores in ``privroute.stores`` and MemoryLedger)."""
 
     persistent: bool
 
     def spent(self, tenant: str, day: str) -> tuple[int, float]: ...
+
+    def reserve(self, tenant: str, day: str, tokens: int, cost: float,
+                decide: Callable[[int, float], None]) -> str: ...
+
+    def release(self, hold: str) -> None: ...
 
 
 class MemoryLedger:
@@ -137,10 +147,27 @@ class MemoryLedger:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._spent: dict[tuple[str, str], tuple[int, float]] = {}
+        self._holds: dict[str, tuple[str, str, int, float]] = {}
 
     def spent(self, tenant: str, day: str) -> tuple[int, float]:
         with self._lock:
             return self._spent.get((tenant, day), (0, 0.0))
+
+    def reserve(self, tenant: str, day: str, tokens: int, cost: float,
+                decide: Callable[[int, float], None]) -> str:
+        with self._lock:
+            used, paid = self._spent.get((tenant, day), (0, 0.0))
+            for who, when, held, held_cost in self._holds.values():
+                if (who, when) == (tenant, day):
+                    used, paid = used + held, paid + held_cost
+            decide(used, paid)
+            hold = uuid.uuid4().hex
+            self._holds[hold] = (tenant, day, tokens, cost)
+            return hold
+
+    def release(self, hold: str) -> None:
+        with self._lock:
+            self._holds.pop(hold, None)
 
     def add(self, tenant: str, day: str, tokens: int, cost: float | None) -> None:
         with self._lock:
@@ -189,29 +216,63 @@ class BudgetGuard:
     def cost(self, model: str | None, usage: Usage | None) -> float | None:
         return self.prices.cost(model, usage)
 
-    def check(self, model: str | None, prompt_chars: int) -> None:
-        """Raise BudgetExceeded if this frontier call's prompt would take the tenant over a daily limit."""
-        if not self.limited:
-            return
-        used_tokens, used_cost = self._ledger.spent(self.tenant, self._today())
+    def _decider(self, model: str | None, prompt_chars: int) -> tuple[int, float, Callable[[int, float], None]]:
+        """(prompt tokens, prompt cost, the check given what is used) for one frontier call."""
         need = estimate_tokens(prompt_chars)
-        limit = self.config.daily_tokens
-        if limit is not None and used_tokens + need > limit:
-            raise BudgetExceeded(
-                f"daily token budget of tenant {self.tenant!r} would be exceeded "
-                f"(used {used_tokens} of {limit}; this call needs about {need})", scope="tokens")
-        cap = self.config.daily_cost
+        limit, cap = self.config.daily_tokens, self.config.daily_cost
+        estimate = 0.0
         if cap is not None:
-            price = self.prices.price(model)
-            if price is None:
+            if self.prices.price(model) is None:
                 raise ConfigurationError(
                     f"budget.daily_cost is set but model {model!r} has no price in {self.prices.source}")
             estimate = self.prices.cost(model, Usage(need, 0)) or 0.0
-            if used_cost + estimate > cap:
+
+        def decide(used_tokens: int, used_cost: float) -> None:
+            if limit is not None and used_tokens + need > limit:
+                raise BudgetExceeded(
+                    f"daily token budget of tenant {self.tenant!r} would be exceeded "
+                    f"(used {used_tokens} of {limit}; this call needs about {need})", scope="tokens")
+            if cap is not None and used_cost + estimate > cap:
                 raise BudgetExceeded(
                     f"daily cost budget of tenant {self.tenant!r} would be exceeded "
                     f"(spent ${used_cost:.4f} of ${cap:.4f}; this call may cost about ${estimate:.4f})",
                     scope="cost")
+        return need, estimate, decide
+
+    def check(self, model: str | None, prompt_chars: int) -> None:
+        """Raise BudgetExceeded if this frontier call's prompt would take the tenant over a daily limit.
+
+        A check only: nothing is held (``reserve`` is what a call in flight uses).
+        """
+        if not self.limited:
+            return
+        _, _, decide = self._decider(model, prompt_chars)
+        decide(*self._ledger.spent(self.tenant, self._today()))
+
+    def reserve(self, model: str | None, prompt_chars: int, output_cap: int | None) -> str | None:
+        """Check and hold this call's prompt plus its output cap, atomically across every user of the ledger.
+
+        Returns the hold (settled by the call's audit record, or ``release``), or None when no
+        daily limit is set. Raises BudgetExceeded.
+        """
+        if not self.limited:
+            return None
+        need, estimate, decide = self._decider(model, prompt_chars)
+        cap_tokens = output_cap or 0
+        hold_cost = estimate
+        if self.config.daily_cost is not None and cap_tokens:
+            hold_cost = self.prices.cost(model, Usage(need, cap_tokens)) or estimate
+        return self._ledger.reserve(self.tenant, self._today(), need + cap_tokens, hold_cost, decide)
+
+    def release(self, hold: str | None) -> None:
+        """Drop a hold without recording spend (the ledger's own record settles it otherwise)."""
+        if hold is not None:
+            self._ledger.release(hold)
+
+    @property
+    def settled_by_audit(self) -> bool:
+        """True when the audit record settles holds (the ledger is the audit store)."""
+        return bool(getattr(self._ledger, "persistent", False))
 
     def record(self, usage: Usage | None, cost: float | None) -> None:
         """Count a finished frontier call (the audit record counts itself when it is the ledger)."""

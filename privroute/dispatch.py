@@ -200,6 +200,7 @@ class Call:
         self._d = dispatcher
         self._prompt = prompt
         self._stream = stream
+        self._hold: str | None = None
         self.started = dispatcher._clock()
 
     def __repr__(self) -> str:
@@ -217,8 +218,9 @@ class Call:
     def _frontier_limit(self, max_tokens: int | None) -> int | None:
         return output_limit(max_tokens, self._d.policy.frontier.max_output_tokens)
 
-    def _check_budget(self, prepared: Prepared, frontier: Backend) -> None:
-        self._d.budget.check(frontier.model, _chars(prepared.messages))
+    def _check_budget(self, prepared: Prepared, frontier: Backend, limit: int | None) -> None:
+        # The hold is settled by this call's audit record (or released when that fails).
+        self._hold = self._d.budget.reserve(frontier.model, _chars(prepared.messages), limit)
 
     def _retrying(self, frontier: Backend, attempt: Callable[[float], Any]) -> Any:
         policy = self._d.policy.frontier
@@ -238,7 +240,7 @@ class Call:
         limit = self._frontier_limit(max_tokens)
         policy = self._d.policy
         try:
-            self._check_budget(prepared, frontier)
+            self._check_budget(prepared, frontier, limit)
         except BudgetExceeded as exc:
             if policy.budget.on_exceed != "local":
                 raise
@@ -277,7 +279,7 @@ class Call:
             return self._streamed(deltas, local_prepared, backends.local, "local", attempts, reason)
 
         try:
-            self._check_budget(prepared, frontier)
+            self._check_budget(prepared, frontier, limit)
         except BudgetExceeded as exc:
             if policy.budget.on_exceed != "local":
                 raise
@@ -325,12 +327,30 @@ class Call:
         return AuditEvent(**base)
 
     def _record(self, event: AuditEvent, *, raise_on_failure: bool) -> None:
+        hold, self._hold = self._hold, None
+        budget = self._d.budget if hold is not None else None
+        settles = hold if budget is not None and budget.settled_by_audit else None
         try:
-            self._d.audit.append(event)
+            # The record and the end of the call's budget hold are one transaction.
+            self._d.audit.append(event, settles=settles) if settles else self._d.audit.append(event)
         except AuditError as exc:
             log.warning("audit record (%s) could not be written: %s", event.outcome, type(exc.__cause__).__name__)
+            settles = None
             if raise_on_failure and self._d.policy.audit.required:
+                self._release(budget, hold)
                 raise
+        if settles is None:
+            self._release(budget, hold)
+
+    @staticmethod
+    def _release(budget: BudgetGuard | None, hold: str | None) -> None:
+        if budget is None or hold is None:
+            return
+        try:
+            budget.release(hold)
+        except AuditError:
+            # The ledger is unreachable too: the hold expires by itself (stores.HOLD_TTL_S).
+            log.warning("budget hold could not be released; it expires by itself")
 
     def stream_spend(self, prepared: Prepared, fields: dict[str, Any], streamed_chars: int) -> dict[str, Any]:
         """Estimated usage of a frontier stream (streams report no usage), counted against the budget."""

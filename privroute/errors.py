@@ -18,6 +18,7 @@ Hierarchy::
     ├── Blocked                             the policy forbids this prompt
     ├── DetectionError (RuntimeError)       the detector failed; nothing was sent
     ├── AuditError (RuntimeError)           the audit record could not be written
+    │   └── StoreUnavailable (ConnectionError)      the audit/budget database cannot be reached
     ├── BudgetExceeded                      a token/cost budget would be overrun
     ├── QueueFull                           the proxy's local-model queue is full; retry later
     └── BackendError (RuntimeError)         a model backend failed
@@ -62,6 +63,7 @@ __all__ = [
     "PolicyTestError",
     "PrivrouteError",
     "QueueFull",
+    "StoreUnavailable",
     "exit_code_for",
     "http_status_for",
 ]
@@ -160,6 +162,10 @@ class DetectionError(PrivrouteError, RuntimeError):
 
 class AuditError(PrivrouteError, RuntimeError):
     """The audit record could not be written (or the chain does not verify)."""
+
+
+class StoreUnavailable(AuditError, ConnectionError):
+    """The audit/budget database cannot be reached (down, refused, pool exhausted); nothing was sent."""
 
 
 class BudgetExceeded(PrivrouteError):

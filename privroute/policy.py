@@ -230,6 +230,9 @@ class LocalConfig(_Strict):
 class AuditConfig(_Strict):
     enabled: bool = True
     path: str | None = None
+    """A SQLite file (``PRIVROUTE_AUDIT_DB`` wins)."""
+    url: str | None = None
+    """A shared database, ``postgresql://user@host/db`` (``PRIVROUTE_DATABASE_URL`` wins); beats ``path``."""
     required: bool = False
     """When true, a call whose audit record cannot be written is refused."""
 
