@@ -15,7 +15,8 @@ from tests.paths import SHARED_DATA
 
 # Fixture modules shared by several test files; registering them here means test
 # modules import only the helpers and constants they use, not the fixtures.
-pytest_plugins = ("tests.batch.batch_fixtures", "tests.faults_fixtures", "tests.server.server_fixtures")
+pytest_plugins = ("tests.batch.batch_fixtures", "tests.faults_fixtures", "tests.server.server_fixtures",
+                  "tests.pg_fixtures")
 
 
 

@@ -3,6 +3,7 @@
     privroute serve --config serve.yaml
     privroute serve --policy healthcare --no-auth [--host 127.0.0.1] [--port 8080]
     printf %s "$KEY" | privroute serve --hash-key     # the line to put in api_keys
+    PRIVROUTE_DATABASE_URL=postgresql://... privroute serve --config serve.yaml --workers 4
 """
 
 from __future__ import annotations
@@ -33,17 +34,28 @@ __all__ = ["serve_command"]
 @click.option("--host", default=None, help="Address to bind (default: the config's, or 127.0.0.1).")
 @click.option("--port", type=click.IntRange(0, 65535), default=None, help="Port (default: the config's, or 8080).")
 @click.option("--hash-key", is_flag=True, help="Read an API key on stdin, print its hash for api_keys, and exit.")
+@click.option("--workers", type=click.IntRange(1, 256), default=1, show_default=True,
+              help="uvicorn worker processes; more than 1 needs the PostgreSQL store (PRIVROUTE_DATABASE_URL).")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info",
               show_default=True)
 @handle_errors
 def serve_command(config_path: str | None, policy: str | None, no_auth: bool, host: str | None,
-                  port: int | None, hash_key: bool, log_level: str) -> None:
+                  port: int | None, hash_key: bool, workers: int, log_level: str) -> None:
     """Run the OpenAI-compatible privacy proxy (POST /v1/chat/completions)."""
     if hash_key:
         key = sys.stdin.readline().rstrip("\r\n")
         click.echo(hash_api_key(key))
         return
     config = _build_config(config_path, policy, no_auth, host, port)
+    if workers > 1:
+        from ..server.workers import export_config, shared_store_problems
+
+        problems = shared_store_problems(config)
+        if problems:
+            fail(f"--workers {workers} needs one shared database: {problems[0]}; set "
+                 "PRIVROUTE_DATABASE_URL=postgresql://... (or database_url in the serve config), or use --workers 1",
+                 EXIT_USAGE)
+        export_config(config)
     try:
         import uvicorn
 
@@ -55,6 +67,11 @@ def serve_command(config_path: str | None, policy: str | None, no_auth: bool, ho
     app = create_app(config)
     auth = "no auth (loopback only)" if config.no_auth else f"{len(config.tenants)} tenant(s), API keys required"
     click.echo(f"privroute proxy on http://{config.host}:{config.port}/v1 ({auth})", err=True)
+    if workers > 1:
+        # Each worker builds its app from the exported config (uvicorn starts workers by import string).
+        uvicorn.run("privroute.server.workers:app_from_env", factory=True, workers=workers, host=config.host,
+                    port=config.port, log_level=log_level, access_log=False)
+        return
     uvicorn.run(app, host=config.host, port=config.port, log_level=log_level, access_log=False)
 
 

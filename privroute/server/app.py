@@ -21,6 +21,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from ..audit import open_audit
 from ..backends import Backend, local_from_config
 from ..detect.base import Detector
 from ..errors import ConfigurationError, MissingDependency
@@ -99,7 +100,9 @@ class _Proxy:
 
     def _tenant(self, config: TenantConfig, local: Backend | None, detector: Detector | None) -> _Tenant:
         policy = load_policy(config.policy)
-        router = Router(policy, detector=detector, local=self.gate.wrap(local or local_from_config(policy.local)))
+        audit = open_audit(policy.audit, url=self.config.database_url)
+        router = Router(policy, detector=detector, local=self.gate.wrap(local or local_from_config(policy.local)),
+                        audit=audit)
         models = (PROXY_MODEL,) + ((policy.frontier.model,) if policy.frontier.model else ())
         return _Tenant(config, router, models)
 

@@ -117,6 +117,9 @@ class ServeConfig(_Strict):
     limits: ServeLimits = ServeLimits()
     warm: bool = True
     """Load each tenant's detector at startup, so the first request is not slow."""
+    database_url: str | None = None
+    """The audit and budget store of every tenant, e.g. ``postgresql://privroute@db/privroute``: what several
+    replicas or ``--workers`` share (``PRIVROUTE_DATABASE_URL`` wins; default: each policy's audit block)."""
     source: str | None = Field(None, exclude=True)
 
     @model_validator(mode="after")

@@ -239,7 +239,8 @@ def verify_snapshot(snapshot: Snapshot, *, key: bytes | None, since: "Checkpoint
     head = snapshot.head or Head(0, GENESIS, None)
     if (head.seq, head.hash) != (prev_seq, prev_hash):
         if head.seq > prev_seq:
-            return bad(prev_seq + 1, f"records {prev_seq + 1}..{head.seq} are missing from the end: deleted")
+            which = f"record {head.seq} is" if head.seq == prev_seq + 1 else f"records {prev_seq + 1}..{head.seq} are"
+            return bad(prev_seq + 1, f"{which} missing from the end: deleted")
         return bad(prev_seq, f"record {prev_seq} is not the recorded head of the chain: tampered")
     if key is not None and snapshot.store_id is None:
         if signed_seen:

@@ -199,6 +199,12 @@ class SqlStore:
     def store_id(self) -> str:
         return self._ready()
 
+    def schema_version(self) -> int:
+        """The schema version, after creating or migrating it."""
+        self._ready()
+        with self._tx(write=False) as sql:
+            return self._version(sql)
+
     # -------------------------------------------------------------- writing
 
     @property
