@@ -77,7 +77,7 @@ class TempPostgres:
     def restart(self) -> None:
         """Start the server (again, after ``stop_server``) and wait until it accepts connections."""
         options = (f"-c listen_addresses=127.0.0.1 -c port={self.port} -c unix_socket_directories={self.sockets} "
-                   "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 "
+                   "-c fsync=off -c full_page_writes=off -c max_connections=200 "
                    "-c shared_buffers=32MB")
         self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-o", options, "-w", "-t", "60", "start")
 

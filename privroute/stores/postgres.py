@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -117,6 +118,7 @@ class PostgresStore(SqlStore):
         self._pool_obj: Any = None
         self._pid = -1
         self._pool_lock = threading.Lock()
+        self._reset_at = 0.0
 
     def __repr__(self) -> str:  # never shows the key or the password
         return f"PostgresStore(url={redact_url(self.url)!r}, schema={self.schema!r}, keyed={self._key is not None})"
@@ -152,10 +154,25 @@ class PostgresStore(SqlStore):
                     conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
                 yield _Pg(conn)
         except (psycopg_pool.PoolTimeout, psycopg.OperationalError) as exc:
+            self._reset_pool()
             raise StoreUnavailable(f"audit store at {self.location} cannot be reached ({type(exc).__name__})") \
                 from exc
         except psycopg.Error as exc:
             raise AuditError(f"audit store at {self.location} cannot be {what} ({type(exc).__name__})") from exc
+
+    def _reset_pool(self) -> None:
+        """Start over with a fresh pool after a connection failure.
+
+        A pool whose connection attempts failed backs off exponentially; once the
+        database is back, a fresh pool connects at once instead of after the backoff.
+        """
+        with self._pool_lock:
+            old, now = self._pool_obj, time.monotonic()
+            if old is None or now - self._reset_at < 1.0:
+                return
+            self._pool_obj, self._reset_at = None, now
+        if self._pid == os.getpid():
+            threading.Thread(target=old.close, kwargs={"timeout": 1.0}, daemon=True).start()
 
     def _tx(self, write: bool) -> Any:
         return self._connection(write=write)
