@@ -3,8 +3,10 @@
 ``initdb`` in a temporary directory, as a non-root user (initdb refuses root: when
 run as root the cluster belongs to the ``postgres`` user the Debian package
 creates), listening on a free port on 127.0.0.1 only, trust authentication for
-local connections, fsync off (a test cluster: nothing needs to survive a crash of
-the machine; a crash of a *client* is what the tests make). ``stop`` removes it.
+local connections. Tests run it with fsync off (nothing needs to survive a crash
+of the machine; commits still reach the WAL, so a crash of the *server* loses
+nothing committed, which the tests rely on); benchmarks with ``durable=True``.
+``stop`` removes it.
 
     with TempPostgres() as pg:
         url = pg.url("test_db")       # created on demand
@@ -49,7 +51,9 @@ def _free_port() -> int:
 
 
 class TempPostgres:
-    def __init__(self) -> None:
+    def __init__(self, *, durable: bool = False) -> None:
+        self.durable = durable
+        """True: fsync on, as a production server (benchmarks); False: fsync off (tests)."""
         self.bindir = _bindir()
         self.port = _free_port()
         self.root = Path(tempfile.mkdtemp(prefix="privroute-pg-"))
@@ -77,8 +81,9 @@ class TempPostgres:
     def restart(self) -> None:
         """Start the server (again, after ``stop_server``) and wait until it accepts connections."""
         options = (f"-c listen_addresses=127.0.0.1 -c port={self.port} -c unix_socket_directories={self.sockets} "
-                   "-c fsync=off -c full_page_writes=off -c max_connections=200 "
-                   "-c shared_buffers=32MB")
+                   "-c max_connections=200 -c shared_buffers=32MB")
+        if not self.durable:
+            options += " -c fsync=off -c full_page_writes=off"
         self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-o", options, "-w", "-t", "60", "start")
 
     def stop_server(self, mode: str = "fast") -> None:
