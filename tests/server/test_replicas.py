@@ -59,7 +59,8 @@ def _policy(directory: Path, name: str, url: str, **extra: Any) -> str:
 
 
 @pytest.fixture
-def replicas(pg_server: TempPostgres, pg_url: str, tmp_path: Path) -> Iterator[tuple[list[str], OpenAIServer, str]]:
+def replicas(pg_server: TempPostgres, pg_url: str,
+             tmp_path: Path) -> Iterator[tuple[list[str], OpenAIServer, str, list[subprocess.Popen[bytes]]]]:
     with OpenAIServer(_answer) as upstream:
         config = {
             "database_url": pg_url, "warm": True,
@@ -84,7 +85,7 @@ def replicas(pg_server: TempPostgres, pg_url: str, tmp_path: Path) -> Iterator[t
             bases = [f"http://127.0.0.1:{port}" for port in ports]
             for base, process in zip(bases, processes):
                 _wait_healthy(base, process)
-            yield bases, upstream, pg_url
+            yield bases, upstream, pg_url, processes
         finally:
             for process in processes:
                 process.terminate()
@@ -115,8 +116,9 @@ def _ask(client: httpx.Client, base: str, key: str, text: str) -> httpx.Response
 
 
 def test_replicas_share_one_chain_and_one_budget_and_fail_closed(
-        replicas: tuple[list[str], OpenAIServer, str], pg_server: TempPostgres) -> None:
-    bases, upstream, url = replicas
+        replicas: tuple[list[str], OpenAIServer, str, list[subprocess.Popen[bytes]]],
+        pg_server: TempPostgres) -> None:
+    bases, upstream, url, processes = replicas
     statuses: list[tuple[int, str]] = []
     lock = threading.Lock()
 
@@ -169,11 +171,47 @@ def test_replicas_share_one_chain_and_one_budget_and_fail_closed(
     finally:
         pg_server.restart()
     with httpx.Client() as http:
-        back = [_ask(http, base, OPS_KEY, "Draft the agenda for the planning call.") for base in bases]
+        back = [_until_answered(http, base) for base in bases]
     assert [r.status_code for r in back] == [200] * len(bases), [r.text for r in back]
-    assert len(upstream.requests) == before + len(bases)
+    assert len(upstream.requests) == before + len(bases)  # the refused tries sent nothing
     assert verify(url, key=KEY.encode()).ok
+
+    # A replica killed with SIGKILL while it appends: the chain still verifies, the others go on.
+    stop = threading.Event()
+
+    def hammer() -> None:
+        with httpx.Client() as http:
+            while not stop.is_set():
+                try:
+                    _ask(http, bases[0], OPS_KEY, "Draft the agenda for the planning call.")
+                except httpx.TransportError:
+                    return
+
+    hammers = [threading.Thread(target=hammer) for _ in range(8)]
+    for thread in hammers:
+        thread.start()
+    time.sleep(1.5)
+    processes[0].kill()
+    processes[0].wait(30)
+    stop.set()
+    for thread in hammers:
+        thread.join()
+    assert verify(url, key=KEY.encode()).ok
+    with httpx.Client() as http:
+        assert _ask(http, bases[1], OPS_KEY, "Draft the agenda for the planning call.").status_code == 200
+    final = verify(url, key=KEY.encode())
+    assert final.ok and final.records > CLIENTS * CALLS_EACH + len(bases)
     store.close()
+
+
+def _until_answered(http: httpx.Client, base: str) -> httpx.Response:
+    """A replica answers again once the database is back (a pool that was backing off may refuse a try or two)."""
+    for _ in range(6):
+        response = _ask(http, base, OPS_KEY, "Draft the agenda for the planning call.")
+        if response.status_code != 503:
+            return response
+        time.sleep(1.0)
+    return response
 
 
 def _prompt_json(text: str) -> str:
