@@ -31,6 +31,7 @@ from .errors import (
     ModelNotFound,
     PolicyError,
     PrivrouteError,
+    StoreUnavailable,
 )
 from .policy import Policy, Sensitivity, load_policy, shipped_policies
 from .router import Prompt, Router, RouteResult, get_router
@@ -66,6 +67,7 @@ __all__ = [
     "RouteResult",
     "Router",
     "Sensitivity",
+    "StoreUnavailable",
     "StreamRestorer",
     "Usage",
     "Vault",

@@ -23,6 +23,8 @@ Schema versions (the ``meta`` table holds ``schema_version`` and ``store_id``):
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import threading
 import time
@@ -215,9 +217,6 @@ class SqlStore:
         """HMAC-SHA256 of a value under the audit key; None without a key."""
         if value is None or self._key is None:
             return None
-        import hashlib
-        import hmac
-
         return hmac.new(self._key, b"value:" + value.encode("utf-8"), hashlib.sha256).hexdigest()
 
     def check_writable(self) -> None:
