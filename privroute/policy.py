@@ -305,8 +305,13 @@ class Policy(_Strict):
     @property
     def content_hash(self) -> str:
         """sha256 of the effective policy (after extends), for caching and audit."""
-        # ``loosen`` joins the hash only when used, so existing policies keep their hash.
-        dumped = self.model_dump(mode="json", exclude={"source"} | (set() if self.loosen else {"loosen"}))
+        # ``loosen`` and ``audit.url`` join the hash only when used, so existing policies keep their hash.
+        exclude: dict[str, Any] = {"source": True}
+        if not self.loosen:
+            exclude["loosen"] = True
+        if self.audit.url is None:
+            exclude["audit"] = {"url"}
+        dumped = self.model_dump(mode="json", exclude=exclude)
         canonical = json.dumps(dumped, sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()
 

@@ -143,11 +143,11 @@ class SqlStore:
             sql.run(f"CREATE TABLE IF NOT EXISTS head (id INTEGER PRIMARY KEY CHECK (id = 1), "
                     f"seq {self._int()} NOT NULL, hash TEXT NOT NULL)")
             sql.run("CREATE INDEX IF NOT EXISTS records_tenant_day ON records (tenant, day)")
+        present = sql.columns("records")
+        for column in ADDED:
+            if column not in present:  # a database written before the column existed
+                sql.run(f"ALTER TABLE records ADD COLUMN {column} {COLUMNS[column][self._types].split()[0]}")
         if version < 2:
-            present = sql.columns("records")
-            for column in ADDED:
-                if column not in present:  # a schema-1 database from before the column existed
-                    sql.run(f"ALTER TABLE records ADD COLUMN {column} {COLUMNS[column][self._types].split()[0]}")
             sql.run("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
             sql.run("ALTER TABLE head ADD COLUMN sig TEXT")
             sql.run(f"CREATE TABLE IF NOT EXISTS checkpoints (seq {self._int()} PRIMARY KEY, hash TEXT NOT NULL, "

@@ -243,11 +243,14 @@ def _refuse_over(limit: int, need: int = 5) -> Any:
 class TestReadApi:
     def test_records_filters_and_stats_by_tenant(self, store_location: "str | Path") -> None:
         _fill(store_location, 3, tenant="acme")
-        _fill(store_location, 2, tenant="beta", outcome="error", error="FrontierTimeout")
+        _fill(store_location, 2, tenant="beta", outcome="error", error="FrontierTimeout",
+              loosened=(("routes.regulated", "ticket 12"),))
         store = open_store(store_location, read_only=True) if isinstance(store_location, Path) else \
             open_store(store_location)
         rows = store.records(tenant="beta")
         assert [r["seq"] for r in rows] == [4, 5] and rows[0]["entities"] == {"PERSON": 1}
+        assert rows[0]["loosened"] == [{"key": "routes.regulated", "reason": "ticket 12"}]
+        assert verify(store_location, key=KEY).ok
         assert [r["seq"] for r in store.records(limit=2, newest_first=True)] == [5, 4]
         assert [r["seq"] for r in store.records(after_seq=3)] == [4, 5]
         assert store.records(outcome="answered", tenant="beta") == []
