@@ -34,10 +34,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .audit import resolve_path
-from .errors import ModelNotFound, PolicyError
+from .errors import AuditError, MissingDependency, ModelNotFound, PolicyError
 from .loosening import covers, loosenings
 from .policy import Policy, closest, load_policy, policy_sources
+from .stores import open_store, resolve_location
 
 __all__ = ["CheckReport", "Problem", "check_policy"]
 
@@ -430,7 +430,11 @@ def _check_audit(run: _Run, policy: Policy) -> None:
     if not audit.enabled:
         run.skipped.append("audit: disabled")
         return
-    path = resolve_path(audit.path)
+    location = resolve_location(audit.url, audit.path)
+    if isinstance(location, str):  # PostgreSQL: reach it and take the head row's lock briefly
+        _check_database(run, location, required=audit.required)
+        return
+    path = location
     if str(path) == ":memory:":
         run.checked.append("audit: in memory")
         return
@@ -446,6 +450,19 @@ def _check_audit(run: _Run, policy: Policy) -> None:
         run.problem(f"the audit log {path} is not writable ({consequence})", "audit", "path")
     else:
         run.checked.append(f"audit: {path} writable" + (" (required)" if audit.required else ""))
+
+
+def _check_database(run: _Run, url: str, *, required: bool) -> None:
+    store = open_store(url)
+    try:
+        store.check_writable()
+    except (AuditError, MissingDependency) as exc:
+        consequence = "every route would fail" if required else "records would be lost"
+        run.problem(f"the audit database is not usable: {exc} ({consequence})", "audit", "url")
+    else:
+        run.checked.append(f"audit: {store.location} writable" + (" (required)" if required else ""))
+    finally:
+        store.close()
 
 
 def _existing_parent(path: Path) -> Path:

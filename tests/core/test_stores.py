@@ -346,3 +346,27 @@ def test_serve_refuses_workers_on_sqlite(tmp_path: Path) -> None:
                            "--workers", "2"], capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 2 and "PRIVROUTE_DATABASE_URL=postgresql://" in done.stderr
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_policy_check_reaches_a_postgres_audit_url(pg_url: str, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """`policy check` tries the policy's audit.url: a reachable database passes, an unreachable one is named."""
+    import socket
+
+    import yaml
+
+    from privroute.policy_check import check_policy
+
+    monkeypatch.delenv("PRIVROUTE_AUDIT_DB")
+
+    def checked(url: str) -> Any:
+        path = tmp_path / "p.yaml"
+        path.write_text(yaml.safe_dump({"name": "p", "extends": "general", "audit": {"required": True, "url": url}}))
+        return check_policy(str(path), offline=True)
+
+    assert any("audit:" in line and "writable" in line for line in checked(pg_url).checked)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    report = checked(f"postgresql://postgres@127.0.0.1:{closed}/x?pool_timeout=1")
+    assert any("audit database is not usable" in p.message for p in report.problems)
