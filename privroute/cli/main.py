@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "eval": "privroute.cli.eval:eval_command",
     "audit": "privroute.cli.audit:audit_group",
     "serve": "privroute.cli.serve:serve_command",
+    "dashboard": "privroute.cli.dashboard:dashboard_command",
     "demo": "privroute.cli.demo:demo",
 }
 

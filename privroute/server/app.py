@@ -367,6 +367,12 @@ def create_app(config: ServeConfig, *, local: Backend | None = None, detector: D
     )
     app.state.proxy = proxy
     app.state.metrics = proxy.metrics
+    from .dashboard import serve_dashboard  # the read-only /dashboard over the tenants' audit stores
+
+    dashboard = serve_dashboard(config, [t.router.policy for t in proxy.tenants.values()])
+    if dashboard is not None:
+        app.router.routes.extend(dashboard.routes())
+    app.state.dashboard = dashboard
     return app
 
 

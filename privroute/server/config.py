@@ -37,6 +37,7 @@ __all__ = [
     "ServeLimits",
     "TenantConfig",
     "hash_api_key",
+    "is_key_hash",
     "is_loopback",
     "load_serve_config",
     "single_tenant_config",
@@ -51,6 +52,11 @@ def hash_api_key(key: str) -> str:
     if not key or key != key.strip():
         raise ConfigurationError("an API key must be non-empty, without surrounding whitespace")
     return "sha256:" + hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def is_key_hash(text: str) -> bool:
+    """Whether ``text`` has the form of a stored key hash (``sha256:<64 lowercase hex>``)."""
+    return bool(_HASH.match(text))
 
 
 def is_loopback(host: str) -> bool:
@@ -117,6 +123,8 @@ class ServeConfig(_Strict):
     limits: ServeLimits = ServeLimits()
     warm: bool = True
     """Load each tenant's detector at startup, so the first request is not slow."""
+    admin_keys: tuple[Annotated[str, AfterValidator(_hashed_key)], ...] = ()
+    """Hashes of the keys that open ``/dashboard`` (never a tenant's key; see ``privroute serve --hash-key``)."""
     database_url: str | None = None
     """The audit and budget store of every tenant, e.g. ``postgresql://privroute@db/privroute``: what several
     replicas or ``--workers`` share (``PRIVROUTE_DATABASE_URL`` wins; default: each policy's audit block)."""
@@ -142,6 +150,10 @@ class ServeConfig(_Strict):
                 if key in seen:
                     raise ValueError(f"the same key hash is listed for tenants {seen[key]!r} and {tenant.name!r}")
                 seen[key] = tenant.name
+        for key in self.admin_keys:
+            if key in seen:
+                raise ValueError(f"an admin key hash is also a key of tenant {seen[key]!r}: admin keys must be "
+                                 "distinct from tenant keys")
         return self
 
     def tenant_for_key(self, presented: str | None) -> TenantConfig | None:

@@ -147,6 +147,10 @@ class SqlStore:
         for column in ADDED:
             if column not in present:  # a database written before the column existed
                 sql.run(f"ALTER TABLE records ADD COLUMN {column} {COLUMNS[column][self._types].split()[0]}")
+        # Read indexes for time ranges and per-policy views (the dashboard); created on every open so
+        # that a store written before them gains them. They do not change the schema version.
+        sql.run("CREATE INDEX IF NOT EXISTS records_ts ON records (ts)")
+        sql.run("CREATE INDEX IF NOT EXISTS records_policy_ts ON records (policy, ts)")
         if version < 2:
             sql.run("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
             sql.run("ALTER TABLE head ADD COLUMN sig TEXT")
