@@ -89,6 +89,9 @@ class AuditEvent:
     sent_hmac: str | None = None
     loosened: tuple[tuple[str, str], ...] = ()
     """``(key, reason)`` of each declared policy loosening this decision went through."""
+    frontier_status: int | None = None
+    """The upstream HTTP status of a frontier call that failed (429, 5xx, ...), after its retries; None
+    when it did not fail or failed without one (a timeout, a refused connection, an open circuit)."""
 
     def __post_init__(self) -> None:
         if self.outcome not in OUTCOMES:

@@ -122,6 +122,8 @@ class Outcome:
     sent: str | None
     fallback_reason: str | None = None
     cost: float | None = None
+    frontier_status: int | None = None
+    """The failed frontier call's HTTP status, when a fallback answered."""
 
     def __repr__(self) -> str:
         return (f"Outcome(backend={self.backend.name!r}, target={self.target!r}, attempts={self.attempts}, "
@@ -209,11 +211,11 @@ class Call:
     # ------------------------------------------------------------ carrying out
 
     def _fallback(self, prepared: Prepared, max_tokens: int | None, reason: str, *, attempts: int,
-                  sent: str | None) -> Outcome:
+                  sent: str | None, status: int | None = None) -> Outcome:
         log.info("answering locally: %s", reason)
         local = self._d.backends.local
         completion = local.complete(prepared.original, max_tokens=max_tokens)
-        return Outcome(completion, local, "local", attempts, sent, reason)
+        return Outcome(completion, local, "local", attempts, sent, reason, frontier_status=status)
 
     def _frontier_limit(self, max_tokens: int | None) -> int | None:
         return output_limit(max_tokens, self._d.policy.frontier.max_output_tokens)
@@ -252,7 +254,8 @@ class Call:
             if policy.frontier.fallback != "local":
                 raise
             return self._fallback(prepared, max_tokens, f"frontier failed ({type(exc).__name__})",
-                                  attempts=exc.attempts, sent=prepared.sent if exc.attempts else None)
+                                  attempts=exc.attempts, sent=prepared.sent if exc.attempts else None,
+                                  status=exc.status_code)
         completion: Completion = done.value
         budget = self._d.budget
         cost = budget.cost(completion.model, completion.usage)
@@ -271,12 +274,12 @@ class Call:
         limit = self._frontier_limit(max_tokens)
         policy = self._d.policy
 
-        def local_stream(reason: str, attempts: int) -> OpenedStream:
+        def local_stream(reason: str, attempts: int, status: int | None = None) -> OpenedStream:
             log.info("streaming locally: %s", reason)
             deltas = iter(backends.local.stream(prepared.original, max_tokens=max_tokens))
             # The local model saw the original text: there is nothing to restore.
             local_prepared = dataclasses.replace(prepared, redaction=None, sent=prepared.sent if attempts else None)
-            return self._streamed(deltas, local_prepared, backends.local, "local", attempts, reason)
+            return self._streamed(deltas, local_prepared, backends.local, "local", attempts, reason, status)
 
         try:
             self._check_budget(prepared, frontier, limit)
@@ -294,14 +297,14 @@ class Call:
         except BackendError as exc:
             if policy.frontier.fallback != "local":
                 raise
-            return local_stream(f"frontier failed ({type(exc).__name__})", exc.attempts)
+            return local_stream(f"frontier failed ({type(exc).__name__})", exc.attempts, exc.status_code)
         first, rest = done.value
         return self._streamed(_prepend(first, rest), prepared, frontier, "frontier", done.attempts, None)
 
     def _streamed(self, deltas: Iterator[str], prepared: Prepared, backend: Backend, target: str, attempts: int,
-                  fallback_reason: str | None) -> OpenedStream:
+                  fallback_reason: str | None, frontier_status: int | None = None) -> OpenedStream:
         fields = {"backend": backend.name, "model": backend.model, "target": target, "attempts": attempts,
-                  "fallback_reason": fallback_reason}
+                  "fallback_reason": fallback_reason, "frontier_status": frontier_status}
         if target == "frontier":
             fields["sent"] = prepared.sent
         return OpenedStream(backend, target, _AuditedStream(self, deltas, prepared, fields), prepared)
@@ -374,6 +377,7 @@ class Call:
             attempts=outcome.attempts, prompt_tokens=usage.prompt_tokens if usage else 0,
             completion_tokens=usage.completion_tokens if usage else 0, cost=outcome.cost,
             truncated=completion.truncated, fallback_reason=outcome.fallback_reason, sent=outcome.sent,
+            frontier_status=outcome.frontier_status,
         ), raise_on_failure=True)
 
     def failed(self, exc: BaseException, prepared: Prepared | None = None, **fields: Any) -> None:
@@ -385,6 +389,8 @@ class Call:
                                 loosened=tuple(getattr(exc.decision, "loosened", ())))
         else:
             fields.setdefault("attempts", getattr(exc, "attempts", 0) if isinstance(exc, BackendError) else 0)
+            if isinstance(exc, BackendError):
+                fields.setdefault("frontier_status", exc.status_code)
             if prepared is not None and isinstance(exc, BackendError) and fields["attempts"]:
                 fields.setdefault("sent", prepared.sent)
                 fields.setdefault("target", prepared.target)

@@ -40,6 +40,9 @@ def table(name: str, columns: Sequence[str], rows: Sequence[Mapping[str, Any]], 
         cells = []
         for c in columns:
             text = escape(_fmt(row.get(c)))
+            if c in ("hash", "policy_hash", "ts"):  # long: cut on screen, whole in the tooltip and the CSV
+                cells.append(f"<td class='code cut' title='{text}'>{text}</td>")
+                continue
             cells.append(f"<td class='code'>{text}</td>" if c in code else
                          f"<td{' class=num' if isinstance(row.get(c), (int, float)) else ''}>{text}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")

@@ -59,7 +59,8 @@ TABLES: dict[str, tuple[str, str, tuple[str, ...]]] = {
                                       "cost", "held_cost", "daily_cost", "cost_used")),
     "rules": ("rules", "rules", ("rule", "records", "blocked", "redacted", "local")),
     "entities": ("rules", "entities", ("entity_type", "records", "found", "removed", "kept_back")),
-    "health": ("frontier", "health", ("calls", "attempts", "retries", "answered", "fallbacks", "circuit_open",
+    "health": ("frontier", "health", ("calls", "attempts", "retries", "answered", "http_429", "http_5xx",
+                                      "fallbacks", "circuit_open",
                                       "p50_latency_s", "p95_latency_s")),
     "errors": ("frontier", "errors", ("error", "records")),
     "fallbacks": ("frontier", "fallbacks", ("reason", "records")),
@@ -342,9 +343,9 @@ class Dashboard:
     def _frontier_html(self, data: dict[str, Any], request: Request) -> str:
         return (table("health", TABLES["health"][2], data["health"], csv_href=self._csv("health", request),
                       caption="Frontier health (calls that reached the frontier)")
-                + "<p class='note'>circuit_open: calls refused or sent to the fallback while the circuit was open; "
-                  "errors are the final error class of a failed call (HTTP 429 and 5xx answers end as "
-                  "FrontierUnavailable after their retries).</p>"
+                + "<p class='note'>http_429 / http_5xx: calls whose frontier call failed, after its retries, with "
+                  "that upstream status; circuit_open: calls refused or sent to the fallback while the circuit "
+                  "was open; errors: the final error class of a failed call.</p>"
                 + table("errors", TABLES["errors"][2], data["errors"], csv_href=self._csv("errors", request),
                         caption="Frontier errors")
                 + table("fallbacks", TABLES["fallbacks"][2], data["fallbacks"],

@@ -59,13 +59,14 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "prompt_hmac": ("TEXT", "TEXT"),
     "sent_hmac": ("TEXT", "TEXT"),
     "loosened": ("TEXT", "TEXT"),
+    "frontier_status": ("INTEGER", "BIGINT"),
     "prev_hash": ("TEXT NOT NULL", "TEXT NOT NULL"),
     "hash": ("TEXT NOT NULL", "TEXT NOT NULL"),
     "sig": ("TEXT", "TEXT"),
 }
 NAMES = tuple(COLUMNS)
 _UNHASHED = ("hash", "sig")
-ADDED = ("loosened",)
+ADDED = ("loosened", "frontier_status")
 """Columns added after the first release: NULL in older records, and left out of the hashed
 body while NULL, so records written before they existed still verify."""
 

@@ -111,7 +111,7 @@ class Insights:
 
     def __init__(self, store: SqlStore) -> None:
         self.store = store
-        self._pg = store.dialect == "postgres"
+        self._pg = store.dialect == "postgresql"
 
     # ------------------------------------------------------------------ views
 
@@ -169,15 +169,23 @@ class Insights:
     def frontier(self, flt: Filters) -> dict[str, Any]:
         """Frontier health: calls that reached it, attempts, retries, errors by class, fallbacks, latency."""
         where, params = flt.where()
-        reached = _and(where, "attempts > 0")
-        circuit = "(error = 'CircuitOpen' OR fallback_reason LIKE '%CircuitOpen%')"
+        # A local answer also counts one attempt: the frontier was reached by frontier calls and by
+        # calls whose failed frontier attempts ended in a fallback.
+        reached = _and(where, "attempts > 0 AND (target = 'frontier' OR fallback_reason IS NOT NULL)")
+        # Patterns as parameters: a literal % would be a placeholder to PostgreSQL's driver.
+        circuit = "(error = 'CircuitOpen' OR fallback_reason LIKE ?)"
         with self.store._snapshot() as sql:
+            # A database written before frontier_status existed (opened read-only, not migrated) has none.
+            status = "frontier_status" if "frontier_status" in sql.columns("records") else "NULL"
             head = sql.one(
                 f"SELECT COUNT(*) AS calls, COALESCE(SUM(attempts), 0) AS attempts, "
+                f"SUM(CASE WHEN {status} = 429 THEN 1 ELSE 0 END) AS http_429, "
+                f"SUM(CASE WHEN {status} >= 500 THEN 1 ELSE 0 END) AS http_5xx, "
                 f"COALESCE(SUM(CASE WHEN attempts > 1 THEN attempts - 1 ELSE 0 END), 0) AS retries, "
                 f"SUM(CASE WHEN target = 'frontier' AND outcome = 'answered' THEN 1 ELSE 0 END) AS answered "
                 f"FROM records{reached}", tuple(params)) or {}
-            refused = sql.one(f"SELECT COUNT(*) AS n FROM records{_and(where, circuit)}", tuple(params)) or {}
+            refused = sql.one(f"SELECT COUNT(*) AS n FROM records{_and(where, circuit)}",
+                              (*params, "%(CircuitOpen)%")) or {}
             errors = sql.all(f"SELECT error, COUNT(*) AS records FROM records"
                              f"{_and(where, 'error IN (' + ', '.join('?' * len(_FRONTIER_ERRORS)) + ')')} "
                              f"GROUP BY error ORDER BY 2 DESC", (*params, *_FRONTIER_ERRORS))
