@@ -25,6 +25,9 @@ assert here.is_relative_to(pathlib.Path(sys.prefix).resolve()), here   # the whe
 policy = load_policy("public-sector")
 print(policy.name, len(shipped_policies()), catalog()[0].name, ",".join(sorted(shipped_cases())))
 import privroute.cli, privroute.batch, privroute.server.config, privroute.detect.chunk
+from importlib import resources
+static = resources.files("privroute.server").joinpath("static")   # the dashboard's bundled files
+assert static.joinpath("dashboard.css").is_file() and static.joinpath("dashboard.js").is_file()
 """
 
 
