@@ -35,12 +35,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import httpx  # noqa: E402
+import httpx
 
-from privroute.audit import AuditEvent  # noqa: E402
-from privroute.stores import open_store  # noqa: E402
-from privroute.stores.chain import NAMES, record_hash, sign_head, sign_record  # noqa: E402
-from privroute.stores.sql import event_row  # noqa: E402
+from privroute.audit import AuditEvent
+from privroute.stores import open_store
+from privroute.stores.chain import NAMES, record_hash, sign_head, sign_record
+from privroute.stores.sql import event_row
 
 PAGES = ("/dashboard", "/dashboard?range=24h", "/dashboard/rules", "/dashboard/frontier", "/dashboard/records",
          "/dashboard/records?tenant=tenant-2&action=block", "/dashboard/records?rule=personal-data",
@@ -70,7 +70,7 @@ def _event(rnd: random.Random) -> AuditEvent:
                       latency_s=rnd.uniform(0.05, 3.0), fallback_reason=fallback, frontier_status=status)
 
 
-def fill(location: "str | Path", count: int) -> None:
+def fill(location: str | Path, count: int) -> None:
     """A valid signed chain of ``count`` records over the last two weeks, in one transaction."""
     store = open_store(location, key=KEY)
     store_id = store.store_id
@@ -111,7 +111,7 @@ def time_pages(base: str, rounds: int) -> dict[str, list[float]]:
     return out
 
 
-def time_appends(location: "str | Path", count: int, base: str | None) -> list[float]:
+def time_appends(location: str | Path, count: int, base: str | None) -> list[float]:
     store = open_store(location, key=KEY)
     rnd = random.Random(3)
     stop = threading.Event()
@@ -140,7 +140,7 @@ def time_appends(location: "str | Path", count: int, base: str | None) -> list[f
     return times
 
 
-def run(name: str, location: "str | Path", args: argparse.Namespace) -> dict[str, object]:
+def run(name: str, location: str | Path, args: argparse.Namespace) -> dict[str, object]:
     started = time.perf_counter()
     fill(location, args.records)
     print(f"[{name}] filled {args.records:,} records in {time.perf_counter() - started:.1f}s", flush=True)

@@ -21,7 +21,7 @@ from ..errors import ConfigurationError, MissingDependency
 from ..server.config import is_key_hash, is_loopback
 from .common import EXIT_USAGE, fail, handle_errors
 
-__all__ = ["dashboard_command", "ENV_ADMIN_KEYS"]
+__all__ = ["ENV_ADMIN_KEYS", "dashboard_command"]
 
 ENV_ADMIN_KEYS = "PRIVROUTE_DASHBOARD_ADMIN_KEYS"
 

@@ -93,11 +93,11 @@ def stacked_timeline(points: Sequence[Mapping[str, Any]], *, width: int = 900, h
         return "<p class='empty'>no records in this range</p>"
     order = [a for a in COLORS if any(a in b for b in buckets.values())]
     top = max(sum(b.values()) for b in buckets.values()) or 1
-    left, bottom, plot_h = 48, 28, height - 40
+    left, plot_h = 48, height - 40
     step = (width - left - 8) / len(buckets)
     bar = max(1.0, step * 0.8)
-    parts = [f"<svg xmlns='http://www.w3.org/2000/svg' role='img' aria-label='decisions over time' "
-             f"viewBox='0 0 {width} {height}' width='100%' class='chart' data-chart='timeline'>",
+    parts = [(f"<svg xmlns='http://www.w3.org/2000/svg' role='img' aria-label='decisions over time' "
+             f"viewBox='0 0 {width} {height}' width='100%' class='chart' data-chart='timeline'>"),
              f"<line x1='{left}' y1='{plot_h + 8}' x2='{width - 4}' y2='{plot_h + 8}' stroke='#adb5bd'/>",
              f"<text x='{left - 6}' y='16' text-anchor='end' class='axis'>{top:,}</text>",
              f"<text x='{left - 6}' y='{plot_h + 8}' text-anchor='end' class='axis'>0</text>"]
@@ -128,8 +128,8 @@ def bars(name: str, rows: Sequence[Mapping[str, Any]], label: str, value: str, *
     top = max(int(r[value] or 0) for r in rows) or 1
     row_h, text_w = 20, 190
     height = row_h * len(rows) + 4
-    parts = [f"<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 {width} {height}' width='100%' "
-             f"class='chart' data-chart='{escape(name)}' role='img' aria-label='{escape(name)}'>"]
+    parts = [(f"<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 {width} {height}' width='100%' "
+             f"class='chart' data-chart='{escape(name)}' role='img' aria-label='{escape(name)}'>")]
     for i, r in enumerate(rows):
         n = int(r[value] or 0)
         w = (width - text_w - 60) * n / top

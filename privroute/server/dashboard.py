@@ -34,16 +34,16 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
 from ..audit import open_reader
 from ..errors import InputError, PrivrouteError
 from ..stores.chain import Checkpoint, key_from_env, verify_snapshot
 from ..stores.insights import ACTIONS, RECORD_COLUMNS, Filters, Insights
 from .charts import bars, csv_text, stacked_timeline, table
 from .config import hash_api_key
-
-from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
 
 __all__ = ["Dashboard", "DashboardAccess", "dashboard_app", "serve_dashboard"]
 

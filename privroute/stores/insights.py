@@ -21,7 +21,7 @@ from typing import Any
 
 from .sql import SqlStore, _decoded
 
-__all__ = ["ACTIONS", "Filters", "Insights", "RECORD_COLUMNS"]
+__all__ = ["ACTIONS", "RECORD_COLUMNS", "Filters", "Insights"]
 
 ACTIONS = ("local", "redact", "frontier", "block")
 """The decision actions, in the order the timeline stacks them (errors without one show as ``-``)."""
@@ -50,7 +50,7 @@ class Filters:
     until: str | None = None
 
     @classmethod
-    def from_query(cls, query: Any, *, now: datetime | None = None) -> "Filters":
+    def from_query(cls, query: Any, *, now: datetime | None = None) -> Filters:
         """From a request's query: ``range`` (1h, 24h, 7d, 30d, all) or ``since``/``until`` (ISO or
         ``YYYY-MM-DDTHH:MM`` from a datetime input, taken as UTC), and the name filters."""
         now = now or datetime.now(timezone.utc)

@@ -23,7 +23,7 @@ from privroute.stores.insights import Filters, Insights
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=timezone.utc)
 
 
-def _fill(location: "str | Path") -> None:
+def _fill(location: str | Path) -> None:
     clock = {"t": T0}
     store = open_store(location, now=lambda: clock["t"])  # signed with $PRIVROUTE_AUDIT_KEY
     events = [
@@ -52,7 +52,7 @@ def _fill(location: "str | Path") -> None:
     store.close()
 
 
-def test_insights_match_stats_on_both_stores(store_location: "str | Path") -> None:
+def test_insights_match_stats_on_both_stores(store_location: str | Path) -> None:
     _fill(store_location)
     reader = open_reader(store_location)
     try:

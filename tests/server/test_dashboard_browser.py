@@ -5,8 +5,8 @@ The proxy runs the real Presidio/spaCy detector and the real SmolLM2 for local a
 frontier is the recording OpenAIServer (one of its prompts answers 500, so the call falls back).
 Two tenants: ``acme`` (redacts, falls back locally) and ``beta`` (blocks confidential prompts).
 
-Screenshots of each view go to ``$PRIVROUTE_SCREENSHOTS`` when set (``docs/img`` keeps the
-committed ones), else to the test's temporary folder.
+Screenshots of each view go to ``$PRIVROUTE_SCREENSHOTS`` when set, to ``docs/img`` in CI (``CI``
+set: the run's artifacts, the committed ones refreshed), else to the test's temporary folder.
 """
 
 from __future__ import annotations
@@ -132,8 +132,11 @@ def browser() -> Iterator[Any]:
 
 
 def _shots() -> Path | None:
+    """Where the screenshots go: $PRIVROUTE_SCREENSHOTS, else docs/img in CI (its artifacts), else tmp."""
     where = os.environ.get("PRIVROUTE_SCREENSHOTS")
-    return Path(where) if where else None
+    if where:
+        return Path(where)
+    return REPO / "docs" / "img" if os.environ.get("CI") else None
 
 
 def _cells(page: Any, name: str) -> list[list[str]]:
