@@ -191,3 +191,49 @@ def test_a_dashboard_read_does_not_hold_up_appends(tmp_path: Path) -> None:
     finally:
         reader.close()
         writer.close()
+
+
+def test_serve_mounts_the_dashboard_open_on_loopback_without_auth(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """``serve --policy P --no-auth``: /dashboard answers without a key, over the policy's store."""
+    from starlette.testclient import TestClient
+
+    from privroute.detect.fake import FakeDetector
+    from privroute.server import create_app
+    from privroute.server.config import single_tenant_config
+    from privroute.testing import FakeBackend
+
+    db = tmp_path / "served.db"
+    _fill(db)
+    monkeypatch.setenv("PRIVROUTE_AUDIT_DB", str(db))
+    config = single_tenant_config("general").model_copy(update={"warm": False})
+    app = create_app(config, local=FakeBackend("local"), detector=FakeDetector({}))
+    with TestClient(app) as client:
+        page = client.get("/dashboard/records")
+        assert page.status_code == 200 and page.text.count("<tr>") == 6 + 1  # header + 6 records
+        assert client.get("/dashboard/api/chain.json").json()["verified_through"] == 6
+
+
+@pytest.mark.fast
+def test_dashboard_command_usage_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from privroute.cli.main import main
+
+    runner = CliRunner()
+    db = tmp_path / "a.db"
+    db.write_bytes(b"")
+    cases = [
+        ([], "give --audit-db PATH or --database-url URL"),
+        (["--audit-db", str(db), "--database-url", "postgresql://x@h/d"], "one of them"),
+        (["--audit-db", str(tmp_path / "missing.db")], "no audit database at"),
+        (["--database-url", "mysql://h/d"], "takes postgresql://"),
+        (["--audit-db", str(db), "--host", "0.0.0.0"], "needs admin keys"),
+    ]
+    for args, message in cases:
+        result = runner.invoke(main, ["dashboard", *args])
+        assert result.exit_code == 2, (args, result.output)
+        assert message in result.output and "Traceback" not in result.output
+    monkeypatch.setenv("PRIVROUTE_DASHBOARD_ADMIN_KEYS", "plaintext-key")
+    result = runner.invoke(main, ["dashboard", "--audit-db", str(db), "--host", "0.0.0.0"])
+    assert result.exit_code == 1 and "sha256" in result.output and "plaintext-key" not in result.output
