@@ -67,6 +67,11 @@ TABLES: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "records": ("records", "records", RECORD_COLUMNS),
 }
 _STATIC = {"dashboard.css": "text/css", "dashboard.js": "text/javascript"}
+# Nothing from elsewhere, no framing, no caching of what the records say.
+_HEADERS = {"content-security-policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+                                       "frame-ancestors 'none'; form-action 'self'",
+            "x-frame-options": "DENY", "cache-control": "no-store", "referrer-policy": "no-referrer",
+            "x-content-type-options": "nosniff"}
 
 
 @dataclass(frozen=True)
@@ -232,13 +237,13 @@ class Dashboard:
         else:
             data = await _thread(self.data, view, request)
             body = getattr(self, f"_{view}_html")(data, request)
-        return HTMLResponse(self._layout(view, body, request))
+        return HTMLResponse(self._layout(view, body, request), headers=_HEADERS)
 
     async def api(self, request: Request) -> Response:
         view = request.path_params["view"]
         if view not in VIEWS:
             return PlainTextResponse("no such view", status_code=404)
-        return JSONResponse(await _thread(self.data, view, request))
+        return JSONResponse(await _thread(self.data, view, request), headers=_HEADERS)
 
     async def export(self, request: Request) -> Response:
         name = request.path_params["table"]
@@ -248,7 +253,7 @@ class Dashboard:
         data = await _thread(self.data, view, request)
         text = csv_text(columns, data[key])
         return Response(text, media_type="text/csv; charset=utf-8",
-                        headers={"content-disposition": f'attachment; filename="privroute-{name}.csv"'})
+                        headers={**_HEADERS, "content-disposition": f'attachment; filename="privroute-{name}.csv"'})
 
     async def static(self, request: Request) -> Response:
         name = request.path_params["name"]
@@ -356,7 +361,9 @@ class Dashboard:
         if data["next_before"] is not None:
             more = (f"<p><a class='older' href='{escape(self._href('records', request, before=str(data['next_before'])))}'>"
                     f"older records →</a></p>")
-        return (table("records", RECORD_COLUMNS, data["records"], csv_href=self._csv("records", request),
+        # The CSV of the page shown (the same 50 records, older pages included).
+        csv_href = self._href("csv/records.csv", request, before=request.query_params.get("before"))
+        return (table("records", RECORD_COLUMNS, data["records"], csv_href=csv_href,
                       caption="Records (newest first; no prompt text, no values)",
                       code=("hash", "policy_hash", "reasons")) + more)
 

@@ -201,8 +201,12 @@ def test_each_view_renders_matches_audit_stats_and_shows_no_pii(served: dict[str
         health = dict(zip(page.eval_on_selector_all("table[data-table='health'] th", "h => h.map(c => c.textContent)"),
                           _cells(page, "health")[0], strict=True))
         assert _number(health["http_5xx"]) == 1 and _number(health["fallbacks"]) == 1
-        # The JSON a page fetched, the HTML and the rendered text: no value from the prompts.
+        # The JSON a page fetched (and every view's JSON and CSV), the HTML and the rendered text:
+        # no value from the prompts.
         assert fetched, "the chain view fetches its JSON"
+        for view in VIEWS:
+            fetched.append(page.request.get(base + f"/dashboard/api/{view}.json").text())
+        fetched.append(page.request.get(base + "/dashboard/csv/records.csv").text())
         everything = "\n".join(seen_text + fetched)
         for value in PII:
             assert value not in everything, "a routed value reached the dashboard"
