@@ -147,10 +147,13 @@ class SqlStore:
         for column in ADDED:
             if column not in present:  # a database written before the column existed
                 sql.run(f"ALTER TABLE records ADD COLUMN {column} {COLUMNS[column][self._types].split()[0]}")
-        # Read indexes for time ranges and per-policy views (the dashboard); created on every open so
-        # that a store written before them gains them. They do not change the schema version.
-        sql.run("CREATE INDEX IF NOT EXISTS records_ts ON records (ts)")
-        sql.run("CREATE INDEX IF NOT EXISTS records_policy_ts ON records (policy, ts)")
+        # Read indexes for time ranges and per-policy views (the dashboard), checked on every open so
+        # that a store written before them gains them (built once; they do not change the schema
+        # version). PostgreSQL is asked first: its CREATE INDEX IF NOT EXISTS locks out appends
+        # before it finds the index there.
+        for index, columns in (("records_ts", "ts"), ("records_policy_ts", "policy, ts")):
+            if self._types == 0 or not sql.has_table(index):
+                sql.run(f"CREATE INDEX IF NOT EXISTS {index} ON records ({columns})")
         if version < 2:
             sql.run("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
             sql.run("ALTER TABLE head ADD COLUMN sig TEXT")
