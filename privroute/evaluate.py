@@ -25,6 +25,23 @@ Metrics (all shares are 0..1; no value from the data is ever printed):
 * ``caught`` (adversarial): share of values with no word left, not present
   with white space squeezed out, and not verbatim;
 * ``p50_ms`` / ``p95_ms``: time per text of the whole redaction.
+
+Sector data labels more than what must be removed (judges, courts, dates). A
+``LabelRoles`` mapping (``--labels``) says which labels must be redacted and which
+may stay; a label it does not name must be redacted (a forgotten label never hides
+a leak). With roles, the figures above count only the labels to redact (a kept
+label's words are "outside"), and two more are given, on words of 3+ letters:
+
+* ``protected_words_left``: share of the words of values to redact still present
+  as whole words anywhere in the output (the issue's "persons' words left");
+* ``other_words_destroyed``: share of the words outside those values (kept labels
+  included) that were (partly) replaced;
+* per label, ``role`` and, for kept labels, ``destroyed``: share of its values
+  with any character replaced.
+
+``misses`` (with ``show_misses``) lists, for development only, values to redact
+with a word left and redacted spans outside them, each in its context. They hold
+raw text from the data: never log them.
 """
 
 from __future__ import annotations
@@ -41,10 +58,11 @@ from typing import Any
 
 from .errors import InputError
 
-__all__ = ["EvalReport", "Example", "LABEL_FAMILIES", "Redactor", "evaluate", "evaluate_redactor",
-           "load_examples"]
+__all__ = ["EvalReport", "Example", "LABEL_FAMILIES", "LabelRoles", "Miss", "Redactor", "categories_of", "evaluate",
+           "evaluate_redactor", "load_examples"]
 
 _WORD = re.compile(r"[^\W_]{3,}")
+_LETTER_WORD = re.compile(r"[^\W\d_]{3,}")
 _ANY_WORD = re.compile(r"[^\W_]+")
 _SPACE = re.compile(r"\s+")
 
@@ -88,6 +106,73 @@ class Example:
 
 
 @dataclass(frozen=True)
+class LabelRoles:
+    """Which labels of the data must be redacted and which may stay (``--labels``).
+
+    A label named in neither set must be redacted. Build it with ``parse``: an inline
+    ``redact=A,B;keep=C,D`` or the path of a YAML/JSON file ``{redact: [...], keep: [...]}``.
+    """
+
+    redact: frozenset[str] = frozenset()
+    keep: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        both = self.redact & self.keep
+        if both:
+            raise InputError(f"labels both to redact and to keep: {', '.join(sorted(both))}")
+
+    def must_redact(self, label: str) -> bool:
+        return label not in self.keep
+
+    @classmethod
+    def parse(cls, spec: str) -> "LabelRoles":
+        path = Path(spec)
+        if "=" not in spec and path.suffix.lower() in {".yaml", ".yml", ".json"}:
+            return cls._from_file(path)
+        roles: dict[str, set[str]] = {"redact": set(), "keep": set()}
+        for part in filter(None, (p.strip() for p in spec.split(";"))):
+            key, sep, names = part.partition("=")
+            key = key.strip().lower()
+            if not sep or key not in roles:
+                raise InputError(f"--labels: expected 'redact=A,B;keep=C,D' or a .yaml/.json file, got {part[:40]!r}")
+            roles[key].update(n.strip() for n in names.split(",") if n.strip())
+        return cls(frozenset(roles["redact"]), frozenset(roles["keep"]))
+
+    @classmethod
+    def _from_file(cls, path: Path) -> "LabelRoles":
+        try:
+            raw = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise InputError(f"cannot read {path} ({exc.strerror})") from None
+        try:
+            import yaml
+
+            data = yaml.safe_load(raw)
+        except Exception:  # noqa: BLE001 - any parse error is the user's file
+            raise InputError(f"{path}: not valid YAML/JSON") from None
+        if not isinstance(data, dict) or set(data) - {"redact", "keep"}:
+            raise InputError(f"{path}: expected a mapping with 'redact' and/or 'keep' lists")
+        lists = {}
+        for key in ("redact", "keep"):
+            value = data.get(key) or []
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise InputError(f"{path}: '{key}' must be a list of label names")
+            lists[key] = frozenset(value)
+        return cls(lists["redact"], lists["keep"])
+
+
+@dataclass(frozen=True)
+class Miss:
+    """A development view of one error: ``kind`` is "left" (a value to redact with a word
+    left) or "destroyed" (a redacted span outside the values to redact). ``context``
+    holds raw text from the data: print it only on request, never log it."""
+
+    kind: str
+    label: str
+    context: str = field(repr=False)
+
+
+@dataclass(frozen=True)
 class EvalReport:
     """Aggregate figures; ``as_dict`` is what ``--json`` prints."""
 
@@ -103,6 +188,9 @@ class EvalReport:
     p95_ms: float
     per_type: dict[str, dict[str, float | int | None]] = field(default_factory=dict)
     per_category: dict[str, dict[str, float | int]] = field(default_factory=dict)
+    protected_words_left: float | None = None
+    other_words_destroyed: float | None = None
+    misses: tuple[Miss, ...] = field(default=(), repr=False)
 
     def as_dict(self) -> dict[str, Any]:
         def r(value: float | None) -> float | None:
@@ -112,7 +200,8 @@ class EvalReport:
             "texts": self.texts, "recall": r(self.recall), "precision": r(self.precision),
             "verbatim_leak": r(self.verbatim_leak), "token_leak": r(self.token_leak),
             "over_redaction": r(self.over_redaction), "clean_changed": r(self.clean_changed),
-            "caught": r(self.caught), "p50_ms": round(self.p50_ms, 2), "p95_ms": round(self.p95_ms, 2),
+            "caught": r(self.caught), "protected_words_left": r(self.protected_words_left),
+            "other_words_destroyed": r(self.other_words_destroyed), "p50_ms": round(self.p50_ms, 2), "p95_ms": round(self.p95_ms, 2),
             "per_type": {k: {m: r(v) if isinstance(v, float) else v for m, v in d.items()}
                          for k, d in sorted(self.per_type.items())},
             "per_category": self.per_category,
@@ -219,23 +308,29 @@ def _percentile(values: Sequence[float], q: float) -> float:
 
 
 class _Tally:
-    def __init__(self) -> None:
+    def __init__(self, roles: LabelRoles | None = None, show_misses: bool = False) -> None:
+        self.roles = roles or LabelRoles()
+        self.show_misses = show_misses
+        self.misses: list[Miss] = []
         self.label_chars: dict[str, int] = defaultdict(int)
         self.label_hit: dict[str, int] = defaultdict(int)
         self.label_typed: dict[str, int] = defaultdict(int)
         self.label_count: dict[str, int] = defaultdict(int)
+        self.label_destroyed: dict[str, int] = defaultdict(int)
         self.det_chars: dict[str, int] = defaultdict(int)
         self.det_hit: dict[str, int] = defaultdict(int)
         self.values = self.verbatim = self.words = self.words_left = 0
         self.outside_words = self.outside_removed = 0
+        self.protected = self.protected_left = self.other = self.other_destroyed = 0
         self.clean = self.clean_changed = 0
         self.adv_values = self.adv_caught = 0
         self.adv_by_category: dict[str, list[int]] = defaultdict(lambda: [0, 0])
 
     def spans(self, example: Example, redacted: str, entities: Sequence[Any]) -> None:
         text = example.text
+        must = [s for s in example.spans if self.roles.must_redact(s.label)]
         detected = _covered(len(text), ((e.start, e.end) for e in entities))
-        labeled = _covered(len(text), ((s.start, s.end) for s in example.spans))
+        labeled = _covered(len(text), ((s.start, s.end) for s in must))
         types_at: list[set[str]] = [set() for _ in range(len(text))] if example.spans else []
         for entity in entities:
             for i in range(entity.start, entity.end):
@@ -243,7 +338,7 @@ class _Tally:
                     types_at[i].add(entity.type)
             self.det_chars[entity.type] += entity.end - entity.start
             self.det_hit[entity.type] += sum(labeled[entity.start:entity.end])
-        if not example.spans:
+        if not must:
             self.clean += 1
             self.clean_changed += redacted != text
         out_words = _words_present(redacted)
@@ -253,17 +348,39 @@ class _Tally:
             self.label_chars[span.label] += span.end - span.start
             self.label_hit[span.label] += sum(detected[span.start:span.end])
             self.label_typed[span.label] += sum(1 for i in range(span.start, span.end) if types_at[i] & family)
+            if not self.roles.must_redact(span.label):
+                self.label_destroyed[span.label] += any(detected[span.start:span.end])
+                continue
             value = text[span.start:span.end]
             self.values += 1
             self.verbatim += value in redacted
             for word in _WORD.findall(value):
                 self.words += 1
                 self.words_left += word.casefold() in out_words
+            left = [w for w in _LETTER_WORD.findall(value) if w.casefold() in out_words]
+            self.protected += len(_LETTER_WORD.findall(value))
+            self.protected_left += len(left)
+            if left and self.show_misses:
+                self.misses.append(Miss("left", span.label, _context(text, span.start, span.end)))
         for match in _ANY_WORD.finditer(text):
             if any(labeled[match.start():match.end()]):
                 continue
             self.outside_words += 1
             self.outside_removed += any(detected[match.start():match.end()])
+        for match in _LETTER_WORD.finditer(text):
+            if any(labeled[match.start():match.end()]):
+                continue
+            self.other += 1
+            self.other_destroyed += any(detected[match.start():match.end()])
+        if self.show_misses:
+            kept = {i: s.label for s in example.spans if not self.roles.must_redact(s.label)
+                    for i in range(s.start, s.end)}
+            for entity in entities:
+                if any(labeled[entity.start:entity.end]) or not _LETTER_WORD.search(text[entity.start:entity.end]):
+                    continue
+                label = next((kept[i] for i in range(entity.start, entity.end) if i in kept), "-")
+                self.misses.append(Miss("destroyed", f"{entity.type} (label {label})",
+                                        _context(text, entity.start, entity.end)))
 
     def adversarial(self, example: Example, redacted: str, category: str) -> None:
         out_words = _words_present(redacted)
@@ -277,6 +394,13 @@ class _Tally:
             self.adv_by_category[category][1] += caught
 
 
+def _context(text: str, start: int, end: int, width: int = 50) -> str:
+    def flat(piece: str) -> str:
+        return _SPACE.sub(" ", piece)
+
+    return f"{flat(text[max(0, start - width):start])}[[{flat(text[start:end])}]]{flat(text[end:end + width])}"
+
+
 def _share(part: int, whole: int) -> float | None:
     return part / whole if whole else None
 
@@ -285,7 +409,8 @@ Redactor = Callable[[str], tuple[str, Sequence[Any]]]
 """text -> (redacted text, spans with start/end/type): what ``evaluate_redactor`` scores."""
 
 
-def evaluate(examples: Sequence[Example], policy: Any = "general", *, categories: Sequence[str] = ()) -> EvalReport:
+def evaluate(examples: Sequence[Example], policy: Any = "general", *, categories: Sequence[str] = (),
+             roles: LabelRoles | None = None, show_misses: bool = False) -> EvalReport:
     """Redact every example as ``privroute.redact`` does under ``policy`` and score the result."""
     from .router import Router
 
@@ -296,12 +421,13 @@ def evaluate(examples: Sequence[Example], policy: Any = "general", *, categories
         redaction = router.redact(text)
         return redaction.text, redaction.entities
 
-    return evaluate_redactor(examples, redact, categories=categories)
+    return evaluate_redactor(examples, redact, categories=categories, roles=roles, show_misses=show_misses)
 
 
-def evaluate_redactor(examples: Sequence[Example], redact: Redactor, *, categories: Sequence[str] = ()) -> EvalReport:
+def evaluate_redactor(examples: Sequence[Example], redact: Redactor, *, categories: Sequence[str] = (),
+                      roles: LabelRoles | None = None, show_misses: bool = False) -> EvalReport:
     """Score any redaction function on labeled examples (used to compare against other tools)."""
-    tally = _Tally()
+    tally = _Tally(roles, show_misses)
     times: list[float] = []
     for index, example in enumerate(examples):
         if not example.text.strip():
@@ -321,13 +447,21 @@ def evaluate_redactor(examples: Sequence[Example], redact: Redactor, *, categori
             "recall": _share(tally.label_hit[label], tally.label_chars[label]),
             "typed_recall": _share(tally.label_typed[label], tally.label_chars[label]),
         }
+        if roles is not None:
+            keep = not roles.must_redact(label)
+            per_type[label]["role"] = "keep" if keep else "redact"
+            if keep:
+                per_type[label]["destroyed"] = _share(tally.label_destroyed[label], tally.label_count[label])
     for type_, chars in tally.det_chars.items():
         per_type.setdefault(type_, {})["precision"] = _share(tally.det_hit[type_], chars)
-    label_chars = sum(tally.label_chars.values())
+    # Recall over the labels to redact: a kept label found is a loss, not a gain.
+    must = [label for label in tally.label_count if tally.roles.must_redact(label)]
+    label_chars = sum(tally.label_chars[label] for label in must)
+    label_hit = sum(tally.label_hit[label] for label in must)
     det_chars = sum(tally.det_chars.values())
     return EvalReport(
         texts=len(examples),
-        recall=_share(sum(tally.label_hit.values()), label_chars),
+        recall=_share(label_hit, label_chars),
         precision=_share(sum(tally.det_hit.values()), det_chars) if label_chars else None,
         verbatim_leak=_share(tally.verbatim, tally.values),
         token_leak=_share(tally.words_left, tally.words),
@@ -338,6 +472,9 @@ def evaluate_redactor(examples: Sequence[Example], redact: Redactor, *, categori
         p95_ms=_percentile(times, 0.95),
         per_type=per_type,
         per_category={c: {"values": n, "caught": k} for c, (n, k) in sorted(tally.adv_by_category.items())},
+        protected_words_left=_share(tally.protected_left, tally.protected),
+        other_words_destroyed=_share(tally.other_destroyed, tally.other),
+        misses=tuple(tally.misses),
     )
 
 

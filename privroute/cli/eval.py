@@ -7,34 +7,47 @@ import json
 import click
 
 from ..errors import PrivrouteError
-from ..evaluate import EvalReport, categories_of, evaluate, load_examples
+from ..evaluate import EvalReport, LabelRoles, Miss, categories_of, evaluate, load_examples
 from .common import fail
 
 __all__ = ["eval_command"]
 
+_METRICS = ("recall", "precision", "verbatim_leak", "token_leak", "over_redaction", "clean_changed", "caught",
+            "protected_words_left", "other_words_destroyed")
 
-def _fmt(value: float | int | None, percent: bool = True) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, int) and not percent:
-        return str(value)
-    return f"{value * 100:.1f}%" if percent else f"{value:.2f}"
+
+def _fmt(value: float | int | None) -> str:
+    return "-" if value is None else f"{value * 100:.1f}%"
 
 
 def _print_report(report: EvalReport, policy: str) -> None:
     data = report.as_dict()
     click.echo(f"policy {policy}: {report.texts} texts, p50 {report.p50_ms:.1f} ms, p95 {report.p95_ms:.1f} ms")
-    for key in ("recall", "precision", "verbatim_leak", "token_leak", "over_redaction", "clean_changed",
-                "caught"):
+    for key in _METRICS:
         if data[key] is not None:
-            click.echo(f"  {key:<15} {_fmt(data[key])}")
+            click.echo(f"  {key:<22} {_fmt(data[key])}")
     if report.per_type:
-        click.echo(f"  {'type':<26}{'count':>7}{'recall':>9}{'typed':>9}{'precision':>11}")
+        with_roles = any("role" in row for row in report.per_type.values())
+        header = f"  {'type':<26}{'count':>7}{'recall':>9}{'typed':>9}{'precision':>11}"
+        click.echo(header + (f"{'role':>8}{'destroyed':>11}" if with_roles else ""))
         for type_, row in sorted(report.per_type.items()):
-            click.echo(f"  {type_:<26}{row.get('count', 0) or 0:>7}{_fmt(row.get('recall')):>9}"
-                       f"{_fmt(row.get('typed_recall')):>9}{_fmt(row.get('precision')):>11}")
+            line = (f"  {type_:<26}{row.get('count', 0) or 0:>7}{_fmt(row.get('recall')):>9}"
+                    f"{_fmt(row.get('typed_recall')):>9}{_fmt(row.get('precision')):>11}")
+            if with_roles:
+                line += f"{row.get('role', ''):>8}{_fmt(row.get('destroyed')) if 'destroyed' in row else '':>11}"
+            click.echo(line)
     for category, row in report.per_category.items():
         click.echo(f"  {category or '(none)':<26}{row['caught']}/{row['values']} caught")
+
+
+def _print_misses(misses: tuple[Miss, ...], count: int) -> None:
+    # Raw text from the data, on request only: this view is for development on labeled data.
+    for kind, title in (("left", "values to redact with words left"), ("destroyed", "redacted outside them")):
+        chosen = [m for m in misses if m.kind == kind]
+        step = max(1, len(chosen) // count) if chosen else 1
+        click.echo(f"\n{title}: {len(chosen)} (showing {min(count, len(chosen))}, evenly spaced)")
+        for miss in chosen[::step][:count]:
+            click.echo(f"  {miss.label:<28} {miss.context}")
 
 
 @click.command(name="eval")
@@ -42,15 +55,22 @@ def _print_report(report: EvalReport, policy: str) -> None:
               help="Shipped policy name or a YAML path.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N texts.")
+@click.option("--labels", "labels", default=None, metavar="SPEC",
+              help="Which labels must be redacted and which may stay: 'redact=A,B;keep=C,D' or a "
+                   "YAML/JSON file {redact: [...], keep: [...]}. Unnamed labels must be redacted.")
+@click.option("--show-misses", type=click.IntRange(min=0), default=0, metavar="N",
+              help="Development: print N values left and N spans destroyed, in context (raw data text).")
 @click.argument("data", type=click.Path(dir_okay=False))
-def eval_command(policy: str, as_json: bool, limit: int | None, data: str) -> None:
+def eval_command(policy: str, as_json: bool, limit: int | None, labels: str | None, show_misses: int,
+                 data: str) -> None:
     """Measure leaks, over-redaction and speed of redaction on labeled DATA."""
     try:
+        roles = LabelRoles.parse(labels) if labels else None
         examples = load_examples(data)
         if limit is not None:
             examples = examples[:limit]
         categories = categories_of(data) if any(e.values for e in examples) else []
-        report = evaluate(examples, policy, categories=categories)
+        report = evaluate(examples, policy, categories=categories, roles=roles, show_misses=show_misses > 0)
     except PrivrouteError as exc:
         fail(str(exc))
         return
@@ -61,3 +81,5 @@ def eval_command(policy: str, as_json: bool, limit: int | None, data: str) -> No
         click.echo(json.dumps(report.as_dict()))
     else:
         _print_report(report, policy)
+    if show_misses:
+        _print_misses(report.misses, show_misses)
