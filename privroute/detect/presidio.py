@@ -24,6 +24,8 @@ from .base import Entity
 from .chunk import pieces
 from .engine import PRESIDIO_RENAMES, SPACY_LABELS, build_analyzer, post_filter
 from .lexicon import english_words
+from .document import refine
+from .keep import KeepContext
 from .names import given_names, grow_people, signature_blocks
 from .nlp import model_lock, one_blas_thread, shared_nlp
 from .normalize import Normalized, normalize
@@ -78,7 +80,8 @@ class PresidioDetector:
         self.config = config
         self._nlp = shared_nlp(config.spacy_model)
         self._english = _english_for(config.spacy_model, self._nlp)
-        given_names()  # load the name lists now: a missing package fails here, not mid-request
+        self._given = given_names()  # load the name lists now: a missing package fails here, not mid-request
+        self._keep = KeepContext(self._english, self._given)
         self._stop_words = frozenset(getattr(self._nlp.Defaults, "stop_words", ()))
         self._analyzer, self._nlp_engine = build_analyzer(config, self._nlp, offline_tld_extractor(),
                                                           self._english)
@@ -185,6 +188,10 @@ class PresidioDetector:
         people = list(merge_overlaps(grow_people(text, list(merge_overlaps(assembled)), self._english)))
         if self._entities is None or {"TITLE", "ORGANIZATION"} & set(self._entities):
             people = signature_blocks(text, people, self._stop_words)
+        people = refine(text, merge_overlaps(people), self.config.keep, self.config.propagate, self._keep,
+                        self._given)
+        if self._entities is not None:
+            people = [e for e in people if e.type in self._entities]
         return merge_overlaps(people)
 
 
