@@ -114,7 +114,7 @@ class RecognizerSpec(_Strict):
 
 
 KeepRule = Literal["defined_terms", "legal_references", "honorifics", "headings", "general_places",
-                   "governing_law", "public_roles", "dates"]
+                   "governing_law", "public_roles", "public_bodies", "dates"]
 """Names of the keep rules in detect/keep.py (documented in docs/detection.md)."""
 
 
@@ -130,7 +130,7 @@ class DetectConfig(_Strict):
     """Exact strings that are never PII in this deployment (product names, ...)."""
     normalize: bool = True
     keep: tuple[KeepRule, ...] = ("honorifics", "legal_references", "defined_terms", "headings", "governing_law",
-                                  "general_places")
+                                  "public_bodies", "general_places")
     """Keep rules (detect/keep.py): what looks like a name or a place but is not personal data."""
     propagate: bool = True
     """A person (or a party) found once is found at every later mention (detect/document.py)."""

@@ -23,6 +23,8 @@ is the policy's ``detect.keep`` (names in ``KEEP_RULES``):
   "What is the capital of France?";
 * ``governing_law``: the jurisdiction of a governing-law, forum or incorporation
   clause (``the laws of the State of New York``, ``a Delaware corporation``);
+* ``public_bodies``: organisations of the state (a government, ministry, police,
+  municipality, commission, public university): never a person;
 * ``public_roles``: judges and counsel named in their office (``Justice X``,
   ``X, J.``, ``Mr. X, Advocate for the Respondent``, ``Through: X, Y and Z,
   Advocates``): their names are part of the public record of a judgment;
@@ -63,8 +65,8 @@ _COURT = re.compile(r"(?:the\s+)?(?:hon'?ble\s+|hon’ble\s+|honou?rable\s+)?(?:
 _AFTER_COURT = re.compile(r"\s*(?:,|\bin\b|\bthat\b|\bwhile\b)?\s*", re.IGNORECASE)
 _STATUTE = re.compile(r"\b(?:act|code|rules|regulations?|constitution|ordinance|convention|treaty|statute|"
                       r"sanhita|adhiniyam)\b(?:\s*(?:,|of)?\s*(?:19|20)\d{2})?\s*$", re.IGNORECASE)
-_PROVISION = re.compile(r"^(?:section|sections|sec|s|article|art|articles|order|rule|clause|chapter|schedule|"
-                        r"exhibit|annexure|paragraph|para|regulation)\b\.?", re.IGNORECASE)
+_PROVISION = re.compile(r"^(?:sections?|secs?|articles?|arts?|orders?|rules?|clauses?|chapters?|schedules?|exhibits?|"
+                        r"annexures?|paragraphs?|paras?|regulations?)\b\.?\s*(?:no\.?\s*)?[\dIVXLC(]", re.IGNORECASE)
 _REPORTER = r"[A-Z][A-Za-z.]{0,12}(?:\s?\([A-Za-z.]+\))?"
 _CITATION = re.compile(
     rf"[\[(](?:19|20)\d{{2}}[\])]\s*\(?\d{{0,3}}\)?\s*{_REPORTER}\s+\d+"      # (2013) 2 SCC 77, [2019] 1 WLR 12
@@ -96,6 +98,11 @@ _HEADING_LEAD = re.compile(r"(?:\b(?:article|section|clause|schedule|exhibit|cha
                            r"[\dIVXLCivxlc.\s]{0,12})$", re.IGNORECASE)
 _ROMAN = re.compile(r"^[IVXLC]+$")
 
+# In a document a place is kept unless a residence cue ties it to someone.
+_RESIDENCE_CUE = re.compile(
+    r"\b(?:live[sd]?|living|reside[sd]?|residing|resident|residence|born|birth|hometown|native|citizen|r/o|s/o|"
+    r"d/o|w/o|c/o|address\w*|domiciled|house|village|villa|flat|apartment|village|post|p\.o|taluk|tehsil|"
+    r"mandal|ward)\b[^.\n]{0,40}$", re.IGNORECASE)
 _PERSONAL_ANCHOR = re.compile(
     r"\b(?:I|my|me|mine|we|our|us|live[sd]?|living|reside[sd]?|residing|resident|residence|born|birth|moved|"
     r"relocat\w*|address\w*|hometown|home|stay(?:s|ed|ing)?|native|citizen|r/o|s/o|d/o|w/o|located\s+at|"
@@ -135,6 +142,14 @@ _PARTY_AFTER = re.compile(r"(?:\.{2,}|…|_{2,})\s*(?:the\s+)?(?:appellant|petit
 _NAMES_BETWEEN = re.compile(r"^(?:[\s,&;]|\band\b|\bwith\b|\ba/w\b|\balong\s+with\b|\(\d+\)|[A-Z][\w'’.-]*|"
                             r"[A-Z]\.)*$")
 
+# Organisations of the state: government, ministries, police, courts' registries,
+# councils, public universities and hospitals. Not persons, and never a client's secret.
+_PUBLIC_BODY = re.compile(
+    r"\b(?:government|govt|ministry|department|dept|police|municipal|municipality|commission|commissioner|"
+    r"authority|directorate|bureau|agency|council|parliament|assembly|legislature|senate|congress|"
+    r"university|panchayat|collectorate|registry|registrar|union\s+of\s+india|state\s+of|republic\s+of|"
+    r"secretariat|federal|national|public\s+health|health\s+centre|cabinet|customs|revenue|excise|"
+    r"securities\s+and\s+exchange|reserve\s+bank|central\s+bank|treasury)\b", re.IGNORECASE)
 _BIRTH_CUE = re.compile(r"\b(?:born|birth|dob|d\.o\.b|died|death|deceased|aged?|b\.|d\.)\s*[:.,-]?\s*(?:on\s+)?$",
                         re.IGNORECASE)
 
@@ -157,18 +172,19 @@ def _replace(entity: Entity, start: int, end: int) -> Entity | None:
 _FUNCTION_WORDS = frozenset("the of and for to in on at a an or by with under per from into upon as its".split())
 
 
-def _ordinary(words: Sequence[str], context: KeepContext, text: str = "") -> bool:
-    """Every word an English word (or a Roman numeral); a given name only if the
-    document itself also writes it in lower case ("Loan Documents", "the loan")."""
-    if not words or all(w.casefold() in _FUNCTION_WORDS for w in words):
+def _ordinary(words: Sequence[str], context: KeepContext, text: str) -> bool:
+    """Every word is an ordinary word *in this document*: English, and also written in
+    lower case somewhere in the text ("Loan Documents" beside "the loan", "Bank"
+    beside "a chartered bank"). Names and places are not written in lower case, and
+    WordNet, which lists many of them, is not enough on its own."""
+    content = [w for w in words if w.casefold() not in _FUNCTION_WORDS and not _ROMAN.match(w)]
+    if not content:
         return False
-    for word in words:
+    for word in content:
         folded = word.casefold()
-        if folded in _FUNCTION_WORDS or _ROMAN.match(word):
-            continue
         if not is_english(folded, context.english):
             return False
-        if folded in context.given and not re.search(rf"(?<![\w'’-]){re.escape(folded)}(?![\w'’-])", text):
+        if not re.search(rf"(?<![\w'’-]){re.escape(folded)}", text):
             return False
     return True
 
@@ -255,7 +271,7 @@ def defined_terms(text: str, entities: list[Entity], context: KeepContext) -> li
         return entities
     out = []
     for entity in entities:
-        if entity.type in _SOFT and entity.type not in {"DATE_TIME", "STREET_ADDRESS"}:
+        if entity.type in _SOFT and entity.type not in {"DATE_TIME", "STREET_ADDRESS", "LOCATION"}:
             term = _normal_term(text[entity.start:entity.end])
             words = _WORD.findall(text[entity.start:entity.end])
             if term in terms or _singular(term) in terms or _ordinary(words, context, text):
@@ -301,9 +317,7 @@ def headings(text: str, entities: list[Entity], context: KeepContext) -> list[En
 
 
 def general_places(text: str, entities: list[Entity], context: KeepContext) -> list[Entity]:
-    # In a prompt any other personal data makes the place part of it; in a document, a person.
-    short = len(text) <= _SHORT_TEXT
-    people = [e for e in entities if (e.type != "LOCATION" if short else e.type == "PERSON")]
+    people = [e for e in entities if e.type != "LOCATION"]
     places = [e for e in entities if e.type in {"LOCATION", "STREET_ADDRESS", "ZIP_CODE"}]
     out = []
     for entity in entities:
@@ -324,15 +338,25 @@ def _sentence(text: str, start: int, end: int) -> tuple[int, int]:
 
 def _anchored(text: str, entity: Entity, people: list[Entity], places: list[Entity]) -> bool:
     """Whether a place may say something about a person: it then stays redacted."""
-    # A short text (a prompt) is one context; in a document, the sentence is.
-    start, end = (0, len(text)) if len(text) <= _SHORT_TEXT else _sentence(text, entity.start, entity.end)
-    if _PERSONAL_ANCHOR.search(text, start, end):
-        return True
-    if any(start <= p.start < end for p in people):
+    if len(text) <= _SHORT_TEXT:
+        # A prompt is one context: any first person, pronoun, travel word or other
+        # personal data in it may make the place about someone.
+        if _PERSONAL_ANCHOR.search(text) or people:
+            return True
+    elif _RESIDENCE_CUE.search(text, max(0, entity.start - 60), entity.start):
         return True
     # Next to another place or an address: part of an address.
     return any(p is not entity and (0 <= entity.start - p.end <= 3 or 0 <= p.start - entity.end <= 3)
                for p in places)
+
+
+def public_bodies(text: str, entities: list[Entity], context: KeepContext) -> list[Entity]:
+    out = []
+    for entity in entities:
+        if entity.type in {"ORGANIZATION", "NRP"} and _PUBLIC_BODY.search(text, entity.start, entity.end):
+            continue
+        out.append(entity)
+    return out
 
 
 def governing_law(text: str, entities: list[Entity], context: KeepContext) -> list[Entity]:
@@ -363,7 +387,7 @@ _APPEARANCE_WORDS = frozenset("""and for the with along no nos mr mrs ms dr sri 
 counsel senior sr ld learned standing government govt public prosecutor pleader addl additional assistant general
 petitioner petitioners respondent respondents appellant appellants applicant applicants complainant state accused
 plaintiff plaintiffs defendant defendants through present coram hon'ble hon’ble honourable justice judge chief j
-amicus curiae a w s r on behalf of in person by""".split())
+amicus curiae a w s r on behalf of person by""".split())
 _LOWER_WORD = re.compile(r"(?<![\w'’])[a-z][\w'’]*")
 
 
@@ -377,7 +401,7 @@ def _appearance_line(text: str, start: int, end: int) -> bool:
     line_end = len(text) if line_end < 0 else line_end
     window = text[max(line_start, start - 120):min(line_end, end + 120)]
     prose = [w for w in _LOWER_WORD.findall(window) if w.casefold() not in _APPEARANCE_WORDS]
-    return len(prose) <= 1
+    return not prose
 
 
 def _in_office(text: str, start: int, end: int) -> bool:
@@ -411,6 +435,7 @@ KEEP_RULES: dict[str, Rule] = {
     "defined_terms": defined_terms,
     "headings": headings,
     "public_roles": public_roles,
+    "public_bodies": public_bodies,
     "governing_law": governing_law,
     "general_places": general_places,
     "dates": dates,

@@ -39,6 +39,16 @@ _LEADING = re.compile(r"^(?:[\s.,:;\-–]|\d{1,2}[.)]?(?=\s)|(?:the|m/s\.?|mr\.?
                       r"between|and)\b)+", re.IGNORECASE)
 _TRAILING = re.compile(r"(?:[\s.,:;&\-–]|\b(?:and|&)?\s*(?:ors|others|anr|another)\b\.?)+$", re.IGNORECASE)
 _PARTY_MAX = 400
+_ROLES = (r"(?:appellants?|petitioners?|respondents?|plaintiffs?|defendants?|applicants?|complainants?|accused|"
+          r"claimants?|revisionists?)")
+# "Petitioner: X", "Appellant :- M/S X": a party after its role label, to the end of the line or clause.
+_ROLE_LABEL = re.compile(rf"(?<![\w.])(?i:{_ROLES})(?:\(s\)|/s)?(?:[ \t]+(?i:no)\.?[ \t]*\d+)?[ \t]*(?::-|:|-)[ \t]*"
+                         r"([A-Z][^\n,;:]{1,120}?)(?=[ \t]*(?:[\n,;:]|$|\b(?i:aged|s/o|d/o|w/o|r/o|through|versus|vs\.?)\b|"
+                         rf"\b(?i:{_ROLES})\b))")
+# A line "A Vs. B" (optionally numbered, with a case number after).
+_VERSUS_LINE = re.compile(r"(?m)^[ \t]*(?:\d{1,3}[.)]?[ \t]+)?([A-Z][^\n]{1,100}?)[ \t]+(?:Vs\.?|V/s\.?|v\.|versus|VERSUS|"
+                          r"Versus)[ \t]+([A-Z][^\n(]{1,100}?)[ \t]*(?:\([^\n]*\))?[ \t]*$")
+_TITLE_WORDS = frozenset("of and the through by its rep ors anr others another".split())
 
 _ATTENTION = re.compile(r"\b(?:Attention|Attn)[ \t]*\.?[ \t]*:[ \t]*([A-Z][^\n,;:]{1,60}?)(?=[ \t]*(?:[\n,;]|$|"
                         r"\b(?:Address|Fax|Facsimile|Tel|Telephone|Phone|E-?mail|with\s+a\s+copy)\b))")
@@ -53,6 +63,9 @@ def structure_entities(text: str, entities: list[Entity]) -> list[Entity]:
     found: list[Entity] = []
     if "..." in text or "…" in text or "__" in text or "--" in text:
         found.extend(_parties(text, entities))
+    if re.search(r"\b(?:vs?\.?|v/s|versus)[ \t]", text, re.IGNORECASE):
+        found.extend(_cause_titles(text, entities))
+    found.extend(_labeled_parties(text, entities))
     if "Att" in text:
         found.extend(Entity(m.start(1), m.end(1), "PERSON", 0.7, "privroute-notice") for m in _ATTENTION.finditer(text))
     if "Address" in text:
@@ -61,6 +74,42 @@ def structure_entities(text: str, entities: list[Entity]) -> list[Entity]:
     if "/" in text:
         found.extend(Entity(m.start(1), m.end(1), "PERSON", 0.7, "privroute-signature") for m in _SIGNED.finditer(text))
     return found
+
+
+def _labeled_parties(text: str, entities: list[Entity]) -> list[Entity]:
+    out = []
+    for match in _ROLE_LABEL.finditer(text):
+        begin, end = match.span(1)
+        lead = _LEADING.match(text, begin, end)
+        begin = lead.end() if lead else begin
+        tail = _TRAILING.search(text, begin, end)
+        end = tail.start() if tail else end
+        if end - begin >= 2:
+            out.append(_party(begin, end, entities))
+    return out
+
+
+def _cause_titles(text: str, entities: list[Entity]) -> list[Entity]:
+    """``A Vs. B`` on a line of its own (the title of the case, not a precedent in prose)."""
+    out = []
+    for match in _VERSUS_LINE.finditer(text):
+        line = match.group(0)
+        if sum(1 for w in re.findall(r"(?<![\w'’])[a-z][\w'’]*", line) if w not in _TITLE_WORDS) > 2:
+            continue
+        for group in (1, 2):
+            begin, end = match.span(group)
+            lead = _LEADING.match(text, begin, end)
+            begin = lead.end() if lead else begin
+            tail = _TRAILING.search(text, begin, end)
+            end = tail.start() if tail else end
+            if end - begin >= 2 and any(c.isalpha() for c in text[begin:end]):
+                out.append(_party(begin, end, entities))
+    return out
+
+
+def _party(begin: int, end: int, entities: list[Entity]) -> Entity:
+    person = any(e.type == "PERSON" and begin <= e.start < end for e in entities)
+    return Entity(begin, end, "PERSON" if person else "ORGANIZATION", 0.75, PARTY_SOURCE)
 
 
 def _parties(text: str, entities: list[Entity]) -> list[Entity]:
@@ -77,6 +126,5 @@ def _parties(text: str, entities: list[Entity]) -> list[Entity]:
         end = tail.start() if tail else marker.start()
         if end - begin < 2 or not any(c.isalpha() for c in text[begin:end]):
             continue
-        person = any(e.type == "PERSON" and begin <= e.start < end for e in entities)
-        out.append(Entity(begin, end, "PERSON" if person else "ORGANIZATION", 0.75, PARTY_SOURCE))
+        out.append(_party(begin, end, entities))
     return out
