@@ -31,14 +31,16 @@ _MARKER = re.compile(
     r"defendants?|applicants?|complainants?|accused|claimants?|revisionists?|opposite[ \t]+part(?:y|ies)|"
     r"objectors?|appellees?)(?:\(s\)|/s)?\b", re.IGNORECASE)
 _BLOCK_BOUNDARY = re.compile(
-    r"\n[ \t]*\n|(?:^|\n)[ \t]*(?:versus|vs\.?|v/s|v\.|and|between|with|against)[ \t]*:?[ \t]*(?=\n|$)|"
+    r"={4,}|-{4,}|(?:^|\n)[ \t]*(?:versus|vs\.?|v/s|v\.|and|between|with|against)[ \t]*:?[ \t]*(?=\n|$)|"
     r"(?:\.{2,}|…+)[ \t]*(?:the[ \t]+)?(?:appellants?|petitioners?|respondents?|plaintiffs?|defendants?|"
-    r"applicants?|complainants?|accused|claimants?)(?:\(s\)|/s)?\b|\b(?:versus|vs\.|v/s)[ \t]",
+    r"applicants?|complainants?|accused|claimants?)(?:\(s\)|/s)?\b|\b(?:versus|vs\.|v/s)(?:[ \t]|[ \t]*(?=\n))",
     re.IGNORECASE)
-_LEADING = re.compile(r"^(?:[\s.,:;\-–]|\d{1,2}[.)]?(?=\s)|(?:the|m/s\.?|mr\.?|mrs\.?|ms\.?|sri|shri|smt\.?|"
+_LEADING = re.compile(r"(?:[\s.,:;\-–]|\d{1,2}[.)]?(?=\s)|(?:the|m/s\.?|mr\.?|mrs\.?|ms\.?|sri|shri|smt\.?|"
                       r"between|and)\b)+", re.IGNORECASE)
 _TRAILING = re.compile(r"(?:[\s.,:;&\-–]|\b(?:and|&)?\s*(?:ors|others|anr|another)\b\.?)+$", re.IGNORECASE)
-_PARTY_MAX = 400
+_PARTY_MAX = 1500
+_PARAGRAPH = re.compile(r"[^\n](?:[^\n]|\n(?![ \t]*\n))*")
+_NUMBERED = re.compile(r"[ \t]*\d{1,2}[.)]")
 _ROLES = (r"(?:appellants?|petitioners?|respondents?|plaintiffs?|defendants?|applicants?|complainants?|accused|"
           r"claimants?|revisionists?)")
 # "Petitioner: X", "Appellant :- M/S X": a party after its role label, to the end of the line or clause.
@@ -119,12 +121,21 @@ def _parties(text: str, entities: list[Entity]) -> list[Entity]:
         start = window_start
         for boundary in _BLOCK_BOUNDARY.finditer(text, window_start, marker.start()):
             start = boundary.end()
-        segment = text[start:marker.start()]
-        lead = _LEADING.match(segment)
-        begin = start + (lead.end() if lead else 0)
-        tail = _TRAILING.search(text, begin, marker.start())
-        end = tail.start() if tail else marker.start()
-        if end - begin < 2 or not any(c.isalpha() for c in text[begin:end]):
-            continue
-        out.append(_party(begin, end, entities))
+        # Paragraphs back from the marker: numbered items ("1. The State of ...",
+        # "2. The Collector ...") all belong to the block; an unnumbered one only
+        # when it is the first (the party itself, before its marker).
+        taken = 0
+        pieces = [(m.start(), m.end()) for m in _PARAGRAPH.finditer(text, start, marker.start())]
+        for begin, end in reversed(pieces):
+            numbered = _NUMBERED.match(text, begin, end) is not None
+            if taken and not numbered:
+                break
+            lead = _LEADING.match(text, begin, end)
+            begin = lead.end() if lead else begin
+            tail = _TRAILING.search(text, begin, end)
+            end = tail.start() if tail else end
+            if end - begin < 2 or not any(c.isalpha() for c in text[begin:end]):
+                continue
+            out.append(_party(begin, end, entities))
+            taken += 1
     return out
