@@ -55,7 +55,8 @@ _ROLE_ONLY = re.compile(rf"^(?:(?:{_ROLE_WORD}|the|The|THE|a|an)\.?\s*)+$", re.I
 # inside the span: with the name they say who is meant, and they cost nothing to redact.
 _OFFICE_WORD = (r"(?:Coram|Hon'?ble|Hon’ble|Honou?rable|Justice|Sri|Shri|Smt|Srimathi|Kum|Km|Adv|Advocate|"
                 r"Advocates|Advs|Ld|Learned|Govt|Government|Judge|Magistrate|Counsel|M/[sS])")
-_LEADING_ROLE = re.compile(rf"^(?:(?:{_OFFICE_WORD}|the)\.?(?:[ \t]+|(?=[A-Z])))+", re.IGNORECASE)
+_LEADING_ROLE = re.compile(rf"^(?:(?:(?:Mr|Mrs|Ms|Dr)\.?[ \t]*(?={_OFFICE_WORD}))?(?:{_OFFICE_WORD}|the)\.?"
+                           r"(?:[ \t]+|(?=[A-Z])))+", re.IGNORECASE)
 _TRAILING_ROLE = re.compile(r"(?:[\s,]+(?:Adv|Advocate|Advocates|Advs|J|Sr|Ld)\.?)+$")
 
 # A court and where it sits: "the High Court of Judicature at Patna", "Apex Court".
@@ -139,8 +140,8 @@ _COUNSEL_AFTER = re.compile(
 _PARTY_AFTER = re.compile(r"(?:\.{2,}|…|_{2,})\s*(?:the\s+)?(?:appellant|petitioner|respondent|plaintiff|defendant|"
                           r"applicant|complainant|accused|claimant|opposite)|\b(?:versus|vs\.?|v/s|s/o|d/o|w/o|"
                           r"aged|r/o|resident)\b", re.IGNORECASE)
-_NAMES_BETWEEN = re.compile(r"^(?:[\s,&;]|\band\b|\bwith\b|\ba/w\b|\balong\s+with\b|\(\d+\)|[A-Z][\w'’.-]*|"
-                            r"[A-Z]\.)*$")
+_NAMES_BETWEEN = re.compile(r"^(?:[\s,&;.]|\band\b|\bwith\b|\ba/w\b|\bi/b\b|\balong\s+with\b|\(\d+\)|"
+                            r"[A-Z][\w'’.-]*|[A-Z]\.)*$")
 
 # Organisations of the state: government, ministries, police, courts' registries,
 # councils, public universities and hospitals. Not persons, and never a client's secret.
@@ -387,7 +388,7 @@ _APPEARANCE_WORDS = frozenset("""and for the with along no nos mr mrs ms dr sri 
 counsel senior sr ld learned standing government govt public prosecutor pleader addl additional assistant general
 petitioner petitioners respondent respondents appellant appellants applicant applicants complainant state accused
 plaintiff plaintiffs defendant defendants through present coram hon'ble hon’ble honourable justice judge chief j
-amicus curiae a w s r on behalf of person by""".split())
+amicus curiae a w s r i b on behalf of person by in""".split())
 _LOWER_WORD = re.compile(r"(?<![\w'’])[a-z][\w'’]*")
 
 

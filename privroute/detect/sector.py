@@ -35,11 +35,12 @@ _BLOCK_BOUNDARY = re.compile(
     r"(?:\.{2,}|…+)[ \t]*(?:the[ \t]+)?(?:appellants?|petitioners?|respondents?|plaintiffs?|defendants?|"
     r"applicants?|complainants?|accused|claimants?)(?:\(s\)|/s)?\b|\b(?:versus|vs\.|v/s)(?:[ \t]|[ \t]*(?=\n))",
     re.IGNORECASE)
-_LEADING = re.compile(r"(?:[\s.,:;\-–]|\d{1,2}[.)]?(?=\s)|(?:the|m/s\.?|mr\.?|mrs\.?|ms\.?|sri|shri|smt\.?|"
+_LEADING = re.compile(r"(?:[\s.,:;\-–]|\d{1,2}[.)]?|(?:the|versus|vs|v/s|m/s\.?|mr\.?|mrs\.?|ms\.?|sri|shri|smt\.?|"
                       r"between|and)\b)+", re.IGNORECASE)
 _TRAILING = re.compile(r"(?:[\s.,:;&\-–]|\b(?:and|&)?\s*(?:ors|others|anr|another)\b\.?)+$", re.IGNORECASE)
 _PARTY_MAX = 1500
 _PARAGRAPH = re.compile(r"[^\n](?:[^\n]|\n(?![ \t]*\n))*")
+_AGENT = re.compile(r"[\s,]*\b(?:through|thru|rep\.|represented|rep\s+by)\b", re.IGNORECASE)
 _NUMBERED = re.compile(r"[ \t]*\d{1,2}[.)]")
 _ROLES = (r"(?:appellants?|petitioners?|respondents?|plaintiffs?|defendants?|applicants?|complainants?|accused|"
           r"claimants?|revisionists?)")
@@ -50,6 +51,7 @@ _ROLE_LABEL = re.compile(rf"(?<![\w.])(?i:{_ROLES})(?:\(s\)|/s)?(?:[ \t]+(?i:no)
 # A line "A Vs. B" (optionally numbered, with a case number after).
 _VERSUS_LINE = re.compile(r"(?m)^[ \t]*(?:\d{1,3}[.)]?[ \t]+)?([A-Z][^\n]{1,100}?)[ \t]+(?:Vs\.?|V/s\.?|v\.|versus|VERSUS|"
                           r"Versus)[ \t]+([A-Z][^\n(]{1,100}?)[ \t]*(?:\([^\n]*\))?[ \t]*$")
+_FOR_BEFORE = re.compile(r"\b(?:for|counsel|advocates?|adv)\b[\s.]*(?:the[ \t]+)?$", re.IGNORECASE)
 _TITLE_WORDS = frozenset("of and the through by its rep ors anr others another".split())
 
 _ATTENTION = re.compile(r"\b(?:Attention|Attn)[ \t]*\.?[ \t]*:[ \t]*([A-Z][^\n,;:]{1,60}?)(?=[ \t]*(?:[\n,;]|$|"
@@ -81,6 +83,9 @@ def structure_entities(text: str, entities: list[Entity]) -> list[Entity]:
 def _labeled_parties(text: str, entities: list[Entity]) -> list[Entity]:
     out = []
     for match in _ROLE_LABEL.finditer(text):
+        # "Counsel for the petitioner: X" names counsel, not the party.
+        if _FOR_BEFORE.search(text, max(0, match.start() - 30), match.start()):
+            continue
         begin, end = match.span(1)
         lead = _LEADING.match(text, begin, end)
         begin = lead.end() if lead else begin
@@ -132,6 +137,9 @@ def _parties(text: str, entities: list[Entity]) -> list[Entity]:
                 break
             lead = _LEADING.match(text, begin, end)
             begin = lead.end() if lead else begin
+            # "X, through its Secretary" / "X rep. by ...": the officer acts for the party.
+            agent = _AGENT.search(text, begin, end)
+            end = agent.start() if agent else end
             tail = _TRAILING.search(text, begin, end)
             end = tail.start() if tail else end
             if end - begin < 2 or not any(c.isalpha() for c in text[begin:end]):
