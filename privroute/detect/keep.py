@@ -14,7 +14,9 @@ is the policy's ``detect.keep`` (names in ``KEEP_RULES``):
   running text (``in X v. Y`` followed by a citation or after a citing cue);
 * ``defined_terms``: terms a contract defines (``("Borrower")``, ``"Loan
   Documents" means``, ``hereinafter "the Company"``) and, in a text that defines
-  terms, capitalised phrases of ordinary English words (``Credit Extensions``);
+  terms or is drafted ("hereof", "shall"), capitalised phrases of ordinary words
+  (``Credit Extensions``): English words that are not names, or that the text also
+  writes in lower case;
   a term that is part of a person's name is never kept;
 * ``headings``: spans in an all-capital heading line of ordinary words, and what
   follows ``Article 6`` / ``Section 2.1``;
@@ -91,6 +93,8 @@ _DEFINITIONS = (
     re.compile(r"(?:hereinafter|herein|referred\s+to\s+as|called)\s+(?:referred\s+to\s+as\s+|called\s+)?(?:the\s+)?"
                + _TERM),
 )
+# Words of legal drafting: a text that uses them is a contract or a judgment.
+_DRAFTING = re.compile(r"\b(?:here(?:of|to|under|in|inafter|by|with)|there(?:of|to|under|in)|shall)\b", re.IGNORECASE)
 _DETERMINER = re.compile(r"^(?:(?:the|such|each|any|all|an?|this|that|said|its|their|other|every|no)\s+)+",
                          re.IGNORECASE)
 _WORD = re.compile(r"[^\W\d_][\w'’-]*")
@@ -161,6 +165,8 @@ class KeepContext:
 
     english: frozenset[str]
     given: frozenset[str] = frozenset()
+    names: frozenset[str] = frozenset()
+    """Given names and surnames (lower case)."""
 
 
 Rule = Callable[[str, list[Entity], KeepContext], list[Entity]]
@@ -174,10 +180,10 @@ _FUNCTION_WORDS = frozenset("the of and for to in on at a an or by with under pe
 
 
 def _ordinary(words: Sequence[str], context: KeepContext, text: str) -> bool:
-    """Every word is an ordinary word *in this document*: English, and also written in
-    lower case somewhere in the text ("Loan Documents" beside "the loan", "Bank"
-    beside "a chartered bank"). Names and places are not written in lower case, and
-    WordNet, which lists many of them, is not enough on its own."""
+    """Every word is an ordinary word *in this document*: an English word that is not
+    also a person's name, or one the document itself writes in lower case ("Loan
+    Documents" beside "the loan", "Bank" beside "a chartered bank"). WordNet lists
+    many names and places, so English alone is not enough."""
     content = [w for w in words if w.casefold() not in _FUNCTION_WORDS and not _ROMAN.match(w)]
     if not content:
         return False
@@ -185,7 +191,8 @@ def _ordinary(words: Sequence[str], context: KeepContext, text: str) -> bool:
         folded = word.casefold()
         if not is_english(folded, context.english):
             return False
-        if not re.search(rf"(?<![\w'’-]){re.escape(folded)}", text):
+        if (folded in context.names or _singular(folded) in context.names) and not re.search(
+                rf"(?<![\w'’-]){re.escape(folded)}", text):
             return False
     return True
 
@@ -268,7 +275,7 @@ def defined_terms(text: str, entities: list[Entity], context: KeepContext) -> li
             # A short name defined for a person ("Smith") is that person: never kept.
             if words and not _names_person(text, entities, match.start(), words):
                 terms.add(term)
-    if not terms:
+    if not terms and len(_DRAFTING.findall(text)) < 2:
         return entities
     out = []
     for entity in entities:

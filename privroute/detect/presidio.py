@@ -26,7 +26,7 @@ from .engine import PRESIDIO_RENAMES, SPACY_LABELS, build_analyzer, post_filter
 from .lexicon import english_words
 from .document import refine
 from .keep import KeepContext
-from .names import given_names, grow_people, signature_blocks
+from .names import given_names, grow_people, signature_blocks, surnames
 from .nlp import model_lock, one_blas_thread, shared_nlp
 from .normalize import Normalized, normalize
 from .patterns import assemble_addresses, encoded_tokens
@@ -81,7 +81,7 @@ class PresidioDetector:
         self._nlp = shared_nlp(config.spacy_model)
         self._english = _english_for(config.spacy_model, self._nlp)
         self._given = given_names()  # load the name lists now: a missing package fails here, not mid-request
-        self._keep = KeepContext(self._english, self._given)
+        self._keep = KeepContext(self._english, self._given, self._given | surnames())
         self._stop_words = frozenset(getattr(self._nlp.Defaults, "stop_words", ()))
         self._analyzer, self._nlp_engine = build_analyzer(config, self._nlp, offline_tld_extractor(),
                                                           self._english)
