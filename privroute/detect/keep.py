@@ -26,7 +26,7 @@ is the policy's ``detect.keep`` (names in ``KEEP_RULES``):
 * ``governing_law``: the jurisdiction of a governing-law, forum or incorporation
   clause (``the laws of the State of New York``, ``a Delaware corporation``);
 * ``public_bodies``: organisations of the state (a government, ministry, police,
-  municipality, commission, public university): never a person;
+  municipality, commission, parliament, central bank): never a person;
 * ``public_roles``: judges and counsel named in their office (``Justice X``,
   ``X, J.``, ``Mr. X, Advocate for the Respondent``, ``Through: X, Y and Z,
   Advocates``): their names are part of the public record of a judgment;
@@ -151,9 +151,8 @@ _NAMES_BETWEEN = re.compile(r"^(?:[\s,&;.]|\band\b|\bwith\b|\ba/w\b|\bi/b\b|\bal
 # councils, public universities and hospitals. Not persons, and never a client's secret.
 _PUBLIC_BODY = re.compile(
     r"\b(?:government|govt|ministry|department|dept|police|municipal|municipality|commission|commissioner|"
-    r"authority|directorate|bureau|agency|council|parliament|assembly|legislature|senate|congress|"
-    r"university|panchayat|collectorate|registry|registrar|union\s+of\s+india|state\s+of|republic\s+of|"
-    r"secretariat|federal|national|public\s+health|health\s+centre|cabinet|customs|revenue|excise|"
+    r"authority|directorate|bureau|council|parliament|assembly|legislature|senate|congress|panchayat|"
+    r"collectorate|union\s+of\s+india|state\s+of|republic\s+of|secretariat|cabinet|customs|excise|"
     r"securities\s+and\s+exchange|reserve\s+bank|central\s+bank|treasury)\b", re.IGNORECASE)
 _BIRTH_CUE = re.compile(r"\b(?:born|birth|dob|d\.o\.b|died|death|deceased|aged?|b\.|d\.)\s*[:.,-]?\s*(?:on\s+)?$",
                         re.IGNORECASE)

@@ -58,8 +58,8 @@ _ATTENTION = re.compile(r"\b(?:Attention|Attn)[ \t]*\.?[ \t]*:[ \t]*([A-Z][^\n,;
                         r"\b(?:Address|Fax|Facsimile|Tel|Telephone|Phone|E-?mail|with\s+a\s+copy)\b))")
 _ADDRESS = re.compile(r"\bAddress[ \t]*:[ \t]*([^\n]{3,200}?)(?=[ \t]*(?:\n|$|\b(?:Fax|Facsimile|Tel|Telephone|"
                       r"Phone|E-?mail|Attn|Attention)\b[ \t]*\.?[ \t]*:))")
-_SIGNED = re.compile(r"\bBy[ \t]*:[ \t]*/[ \t]*s[ \t]*/[ \t]*((?:[A-Z][\w'’-]*\.?|[A-Z][ \t]?\.)(?:[ \t]+(?:[A-Z][\w'’-]*"
-                     r"|[A-Z][ \t]?\.)){0,4})")
+_SIGNED = re.compile(r"\bBy[ \t]*:[ \t]*/[ \t]*s[ \t]*/[ \t]*((?:[A-Z][ \t]?\.|[A-Z][\w'’-]*\.?)(?:[ \t]+(?:[A-Z][ \t]?\.|"
+                     r"[A-Z][\w'’-]*)){0,4})")
 
 
 def structure_entities(text: str, entities: list[Entity]) -> list[Entity]:
