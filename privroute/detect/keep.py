@@ -50,7 +50,9 @@ __all__ = ["KEEP_RULES", "KeepContext", "apply_keep_rules"]
 # Types a keep rule may drop: what NER (not a checksum or a pattern) produced.
 _SOFT = frozenset({"PERSON", "ORGANIZATION", "NRP", "LOCATION", "TITLE", "DATE_TIME", "STREET_ADDRESS"})
 
-_ROLE_WORD = (r"(?:Coram|Oral|J|Mr|Mrs|Ms|Miss|Dr|Prof|Hon'?ble|Hon’ble|Honou?rable|Hon|Justice|Sri|Shri|Smt|Srimathi|Kum|Km|"
+_NUMERIC = frozenset({"ZIP_CODE", "PHONE_NUMBER", "DATE_TIME"})
+_ROLE_WORD = (r"(?:Coram|Oral|J|Appellants?|Petitioners?|Respondents?|Plaintiffs?|Defendants?|Applicants?|"
+              r"Complainants?|Accused|Versus|Vs|Mr|Mrs|Ms|Miss|Dr|Prof|Hon'?ble|Hon’ble|Honou?rable|Hon|Justice|Sri|Shri|Smt|Srimathi|Kum|Km|"
               r"Adv|Advocate|Advocates|Advs|Ld|Learned|Late|Govt|Government|Sr|Jr|Judge|Magistrate|Counsel|M/[sS])")
 _ROLE_ONLY = re.compile(rf"^(?:(?:{_ROLE_WORD}|the|The|THE|a|an)\.?\s*)+$", re.IGNORECASE)
 # Trimmed off a name: office and role words. Social titles (Mr., Mrs., Dr.) stay
@@ -65,6 +67,8 @@ _TRAILING_ROLE = re.compile(r"(?:[\s,]+(?:Adv|Advocate|Advocates|Advs|J|Sr|Ld)\.
 _COURT = re.compile(r"(?:the\s+)?(?:hon'?ble\s+|hon’ble\s+|honou?rable\s+)?(?:[^\W\d][\w.'’-]*\s+){0,4}"
                     r"(?:court|tribunal|bench|judicature)s?\b(?:\s+(?:of|at|for)\s+(?:the\s+)?"
                     r"(?:judicature\s+(?:at|of|for)\s+)?(?-i:[A-Z][\w.'’-]*(?:\s+[A-Z][\w.'’-]*){0,3}))*", re.IGNORECASE)
+_COURT_SEAT = re.compile(r"\b(?:court|tribunal|bench|judicature)s?\s+(?:of|at|for)\s+(?:the\s+)?(?:judicature\s+"
+                         r"(?:of|at|for)\s+)?$", re.IGNORECASE)
 _AFTER_COURT = re.compile(r"\s*(?:,|\bin\b|\bthat\b|\bwhile\b)?\s*", re.IGNORECASE)
 _STATUTE = re.compile(r"\b(?:act|code|rules|regulations?|constitution|ordinance|convention|treaty|statute|"
                       r"sanhita|adhiniyam)\b(?:\s*(?:,|of)?\s*(?:19|20)\d{2})?\s*$", re.IGNORECASE)
@@ -117,7 +121,7 @@ _SHORT_TEXT = 400
 _SENTENCE_BREAK = re.compile(r"[.!?\n](?=\s)|\n")
 
 _GOVERNING_BEFORE = re.compile(
-    r"(?:\blaws?|\bjurisdiction|\bcourts?(?:\s+(?:located|sitting))?|\bincorporated|\borganized|\borganised|"
+    r"(?:\blaws?|\bjurisdiction|\bcourts(?:\s+(?:located|sitting))?|\bincorporated|\borganized|\borganised|"
     r"\bexisting|\bformed|\bchartered|\bgoverned\s+by)\s+(?:(?:of|in|under|within|by)\s+)+(?:the\s+)?"
     r"(?:(?:state|commonwealth|province|republic|kingdom|government|people's\s+republic)\s+of\s+)?$",
     re.IGNORECASE)
@@ -224,6 +228,12 @@ def legal_references(text: str, entities: list[Entity], context: KeepContext) ->
     out = []
     for entity in entities:
         value = text[entity.start:entity.end].strip()
+        # Inside a reporter citation, numbers are volumes and pages, not zip codes or phones.
+        if entity.type in _SOFT | _NUMERIC and any(s <= entity.start and entity.end <= e for s, e in citations):
+            continue
+        # "the High Court of [Delhi]": the seat of a court identifies nobody.
+        if entity.type == "LOCATION" and _COURT_SEAT.search(text, max(0, entity.start - 40), entity.start):
+            continue
         if entity.type in _SOFT and entity.type != "STREET_ADDRESS":
             court = _COURT.match(text, entity.start, entity.end)
             if court:
@@ -328,9 +338,11 @@ def general_places(text: str, entities: list[Entity], context: KeepContext) -> l
     places = [e for e in entities if e.type in {"LOCATION", "STREET_ADDRESS", "ZIP_CODE"}]
     out = []
     for entity in entities:
-        # A "place" named like a person (NER's frequent confusion) is not kept.
+        # A "place" named like a person (NER's frequent confusion: "Rebecca") is not
+        # kept; a given name that is also a place in WordNet ("France") is a place.
         if (entity.type == "LOCATION" and not _anchored(text, entity, people, places)
-                and not any(w.casefold() in context.given for w in _WORD.findall(text[entity.start:entity.end]))):
+                and not any(w.casefold() in context.given and not is_english(w, context.english)
+                            for w in _WORD.findall(text[entity.start:entity.end]))):
             continue
         out.append(entity)
     return out
