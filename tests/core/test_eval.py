@@ -10,8 +10,8 @@ from click.testing import CliRunner
 
 from privroute.cli import main
 from privroute.errors import InputError
-from privroute.evaluate import Example, Span, evaluate, load_examples
-from tests.paths import SHARED_DATA
+from privroute.evaluate import Example, LabelRoles, Span, evaluate, load_examples
+from tests.paths import REPO, SHARED_DATA
 
 SECRET_NAME = "Xanthippe Okonkwo-Lindqvist"
 SECRET_MAIL = "xanthippe.ol@example.org"
@@ -129,3 +129,101 @@ class TestCommand:
         result = CliRunner().invoke(main, ["eval", str(path), "--json"])
         assert result.exit_code == 0
         assert json.loads(result.output)["caught"] >= 0.9
+
+
+class TestLabelRoles:
+    TEXT = "Justice Okafor heard Xanthippe Okonkwo-Lindqvist in the Supreme Court."
+
+    def _example(self) -> Example:
+        judge = self.TEXT.index("Okafor")
+        party = self.TEXT.index("Xanthippe")
+        return Example(self.TEXT, (Span("JUDGE", judge, judge + len("Okafor")),
+                                   Span("PARTY", party, party + len(SECRET_NAME))))
+
+    @pytest.mark.parametrize("spec", ["redact=PARTY;keep=JUDGE", " keep = JUDGE ; redact = PARTY "])
+    def test_inline_spec(self, spec: str) -> None:
+        roles = LabelRoles.parse(spec)
+        assert roles.must_redact("PARTY") and not roles.must_redact("JUDGE")
+        assert roles.must_redact("UNNAMED")  # a forgotten label never hides a leak
+
+    def test_file_spec_and_errors(self, tmp_path: Path) -> None:
+        path = tmp_path / "labels.yaml"
+        path.write_text("redact: [PARTY]\nkeep: [JUDGE]\n", encoding="utf-8")
+        assert LabelRoles.parse(str(path)) == LabelRoles(frozenset({"PARTY"}), frozenset({"JUDGE"}))
+        for bad in ("redact=A;keep=A", "drop=A", str(tmp_path / "missing.yaml")):
+            with pytest.raises(InputError):
+                LabelRoles.parse(bad)
+
+    def test_kept_label_is_not_a_leak_and_its_destruction_is_counted(self) -> None:
+        """A redacted judge is 'destroyed'; only the party counts for recall and words left."""
+        roles = LabelRoles.parse("redact=PARTY;keep=JUDGE")
+        report = evaluate([self._example()], "general", roles=roles)
+        assert report.per_type["JUDGE"]["role"] == "keep"
+        assert report.per_type["JUDGE"]["destroyed"] == 1.0  # the general policy redacts judges
+        assert report.per_type["PARTY"]["role"] == "redact"
+        assert report.protected_words_left == 0.0 and report.recall == pytest.approx(1.0)
+        # "Okafor" is a kept label's word that was replaced: counted among other words destroyed.
+        assert report.other_words_destroyed is not None and report.other_words_destroyed > 0
+        without = evaluate([self._example()], "general")
+        assert without.recall == pytest.approx(1.0)
+
+    def test_words_left_in_place(self) -> None:
+        """protected_words_left counts words of a value that no redaction touched."""
+        text = "the blue bicycle was fast"
+        report = evaluate([Example(text, (Span("SECRET", 4, 16),))], "general", roles=LabelRoles())
+        assert report.protected_words_left == 1.0
+
+    def test_misses_only_on_request_and_not_in_repr(self) -> None:
+        roles = LabelRoles.parse("redact=PARTY;keep=JUDGE")
+        assert evaluate([self._example()], "general", roles=roles).misses == ()
+        report = evaluate([self._example()], "general", roles=roles, show_misses=True)
+        kinds = {m.kind for m in report.misses}
+        assert kinds == {"destroyed"}
+        assert "Okafor" in report.misses[0].context and "Okafor" not in repr(report.misses[0])
+        assert "Okafor" not in repr(report)
+
+
+class TestSectorCommand:
+    @pytest.mark.parametrize("name,policy,labels", [
+        ("legal_en_inlegalner_dev.jsonl", "legal", "legal_en_inlegalner.yaml"),
+        ("finance_en_sec_loans_dev.jsonl", "finance", "finance_en_sec_loans.yaml"),
+    ])
+    def test_slice_of_sector_data(self, name: str, policy: str, labels: str) -> None:
+        """--labels on a slice of the sector files: the role columns and both word shares."""
+        labels_path = REPO / "benchmarks" / "labels" / labels
+        result = CliRunner().invoke(main, ["eval", "--policy", policy, "--labels", str(labels_path), "--limit", "12",
+                                           str(SHARED_DATA / name), "--json"])
+        assert result.exit_code == 0, result.output
+        data = json.loads(result.output)
+        assert 0 <= data["protected_words_left"] <= 0.5
+        assert 0 <= data["other_words_destroyed"] <= 0.6
+        roles = {row.get("role") for row in data["per_type"].values()}
+        assert {"keep", "redact"} <= roles
+
+    def test_show_misses_prints_contexts(self, tmp_path: Path) -> None:
+        path = tmp_path / "d.jsonl"
+        text = TestLabelRoles.TEXT
+        start = text.index("Okafor")
+        path.write_text(json.dumps({"text": text, "spans": [{"label": "JUDGE", "start": start,
+                                                             "end": start + 6}]}) + "\n", encoding="utf-8")
+        result = CliRunner().invoke(main, ["eval", "--labels", "keep=JUDGE", "--show-misses", "3", str(path)])
+        assert result.exit_code == 0, result.output
+        assert "redacted outside them: 2" in result.output and "[[Okafor]]" in result.output
+
+    def test_bad_labels_spec_is_one_line(self, tmp_path: Path) -> None:
+        result = CliRunner().invoke(main, ["eval", "--labels", "nonsense", str(_spans_jsonl(tmp_path))])
+        assert result.exit_code == 1
+        assert len([line for line in result.output.splitlines() if line.strip()]) == 1
+
+
+def test_core_does_not_import_click() -> None:
+    """The evaluate module is core: the command lives in eval_cli."""
+    import ast
+
+    import privroute.evaluate as module
+
+    tree = ast.parse(Path(module.__file__).read_text(encoding="utf-8"))
+    imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
+                for alias in node.names}
+    imported |= {(node.module or "").split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert "click" not in imported
