@@ -59,8 +59,8 @@ _ROLE_ONLY = re.compile(rf"^(?:(?:{_ROLE_WORD}|the|The|THE|a|an)\.?\s*)+$", re.I
 # inside the span: with the name they say who is meant, and they cost nothing to redact.
 _OFFICE_WORD = (r"(?:Coram|Hon'?ble|Hon’ble|Honou?rable|Justice|Sri|Shri|Smt|Srimathi|Kum|Km|Adv|Advocate|"
                 r"Advocates|Advs|Ld|Learned|Govt|Government|Judge|Magistrate|Counsel|M/[sS])")
-_LEADING_ROLE = re.compile(rf"^(?:(?:(?:Mr|Mrs|Ms|Dr)\.?[ \t]*(?={_OFFICE_WORD}))?(?:{_OFFICE_WORD}|the)\.?"
-                           r"(?:[ \t]+|(?=[A-Z])))+", re.IGNORECASE)
+_LEADING_ROLE = re.compile(rf"^(?:(?:(?:Mr|Mrs|Ms|Dr)\.?[ \t]*(?={_OFFICE_WORD}))?(?:the[ \t]+)?{_OFFICE_WORD}"
+                           r"(?:\.[ \t]*|[ \t]+))+", re.IGNORECASE)
 _TRAILING_ROLE = re.compile(r"(?:[\s,]+(?:Adv|Advocate|Advocates|Advs|J|Sr|Ld)\.?)+$")
 
 # A court and where it sits: "the High Court of Judicature at Patna", "Apex Court".
@@ -118,6 +118,8 @@ _PERSONAL_ANCHOR = re.compile(
     r"from|visit\w*|trip|travel\w*|flight|flew|fly|flies|went|grew|raised|ship\w*|deliver\w*|mail\w*|he|she|his|"
     r"her|him|they|their|them|mr|mrs|ms|miss|dr)\b", re.IGNORECASE)
 _SHORT_TEXT = 400
+_PLACE_BEFORE = re.compile(r"\b(?:in|of|to|from|at|near|across|about|between|and|visit|visiting|the)\s+$",
+                           re.IGNORECASE)
 _SENTENCE_BREAK = re.compile(r"[.!?\n](?=\s)|\n")
 
 _GOVERNING_BEFORE = re.compile(
@@ -234,7 +236,7 @@ def legal_references(text: str, entities: list[Entity], context: KeepContext) ->
         # "the High Court of [Delhi]": the seat of a court identifies nobody.
         if entity.type == "LOCATION" and _COURT_SEAT.search(text, max(0, entity.start - 40), entity.start):
             continue
-        if entity.type in _SOFT and entity.type != "STREET_ADDRESS":
+        if entity.type in _SOFT and entity.type not in {"STREET_ADDRESS", "TITLE"}:
             court = _COURT.match(text, entity.start, entity.end)
             if court:
                 # "this Court in V. Narasaiah's case": the court goes, the case name stays redacted.
@@ -340,7 +342,7 @@ def general_places(text: str, entities: list[Entity], context: KeepContext) -> l
     for entity in entities:
         # A "place" named like a person (NER's frequent confusion: "Rebecca") is not
         # kept; a given name that is also a place in WordNet ("France") is a place.
-        if (entity.type == "LOCATION" and not _anchored(text, entity, people, places)
+        if (entity.type == "LOCATION" and not _anchored(text, entity, people, places, context)
                 and not any(w.casefold() in context.given and not is_english(w, context.english)
                             for w in _WORD.findall(text[entity.start:entity.end]))):
             continue
@@ -355,12 +357,19 @@ def _sentence(text: str, start: int, end: int) -> tuple[int, int]:
     return (breaks[-1] if breaks else left), (right.start() if right else min(len(text), end + 200))
 
 
-def _anchored(text: str, entity: Entity, people: list[Entity], places: list[Entity]) -> bool:
+def _anchored(text: str, entity: Entity, people: list[Entity], places: list[Entity], context: KeepContext) -> bool:
     """Whether a place may say something about a person: it then stays redacted."""
     if len(text) <= _SHORT_TEXT:
         # A prompt is one context: any first person, pronoun, travel word or other
-        # personal data in it may make the place about someone.
+        # personal data in it may make the place about someone. And NER calls many
+        # names places: only a known place (every word in WordNet, which lists
+        # countries and large cities) after a preposition is taken for one.
         if _PERSONAL_ANCHOR.search(text) or people:
+            return True
+        words = _WORD.findall(text[entity.start:entity.end])
+        if not words or not all(is_english(w, context.english) for w in words):
+            return True
+        if not _PLACE_BEFORE.search(text, max(0, entity.start - 20), entity.start):
             return True
     elif _RESIDENCE_CUE.search(text, max(0, entity.start - 60), entity.start):
         return True
