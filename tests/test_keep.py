@@ -229,3 +229,18 @@ class TestRulesDirectly:
         entities = [Entity(6, 16, "DATE_TIME"), Entity(23, 34, "DATE_TIME")]
         kept = KEEP_RULES["dates"](text, entities, KeepContext(frozenset()))
         assert kept == [entities[1]]
+
+
+def test_rules_reading_english_cues_stay_off_other_languages() -> None:
+    """A French judgment: places are not kept by an English-cue rule it cannot read."""
+    text = ("Le requérant est né en 1961 et réside à Lyon. " * 3 + "Il a saisi la juridiction compétente de "
+            "Marseille, puis la cour d'appel a rejeté sa demande le même jour, et le requérant a formé un pourvoi.")
+    place = text.index("Marseille")
+    entities = [Entity(place, place + len("Marseille"), "LOCATION")]
+    context = KeepContext(frozenset({"marseille"}))
+    assert apply_keep_rules(text, entities, ("general_places",), context) == entities
+    english = ("The applicant went to the court of appeal in the city and the court of appeal "
+               "dismissed the claim that was made by the applicant on the same day. " * 2 + "It sits in Marseille.")
+    place = english.index("Marseille")
+    entities = [Entity(place, place + len("Marseille"), "LOCATION")]
+    assert apply_keep_rules(english, entities, ("general_places",), context) == []

@@ -475,8 +475,24 @@ def apply_keep_rules(text: str, entities: Sequence[Entity], names: Sequence[str]
                      context: KeepContext) -> list[Entity]:
     """Run the named rules, in ``KEEP_RULES`` order, over ``entities``."""
     chosen = set(names)
+    if not _reads_as_english(text):
+        # The rules read English cues ("born", "laws of", "hereof"); on another
+        # language they would keep what they cannot judge. Only the language-free
+        # forms run: role words and reporter citations.
+        chosen &= {"honorifics", "legal_references"}
     out = list(entities)
     for name, rule in KEEP_RULES.items():
         if name in chosen and out:
             out = rule(text, out, context)
     return out
+
+
+_ENGLISH_GLUE = frozenset("the of and to in is that for on with by as was be are this it from or at which".split())
+
+
+def _reads_as_english(text: str) -> bool:
+    """English prose is about a fifth glue words; a short prompt gets the benefit of the doubt."""
+    words = _WORD.findall(text[:3000].casefold())
+    if len(words) < 40:
+        return True
+    return sum(1 for w in words if w in _ENGLISH_GLUE) >= 0.08 * len(words)
