@@ -239,8 +239,8 @@ def test_rules_reading_english_cues_stay_off_other_languages() -> None:
     entities = [Entity(place, place + len("Marseille"), "LOCATION")]
     context = KeepContext(frozenset({"marseille"}))
     assert apply_keep_rules(text, entities, ("general_places",), context) == entities
-    english = ("The applicant went to the court of appeal in the city and the court of appeal "
-               "dismissed the claim that was made by the applicant on the same day. " * 2 + "It sits in Marseille.")
+    english = ("The court of appeal of the city heard the claim and the court of appeal "
+               "dismissed the claim that was made on the same day. " * 2 + "It sits in Marseille.")
     place = english.index("Marseille")
     entities = [Entity(place, place + len("Marseille"), "LOCATION")]
     assert apply_keep_rules(english, entities, ("general_places",), context) == []
