@@ -111,6 +111,12 @@ class TestHonorificsAndRoles:
         assert "Venkataramanan" in out and "Mehrotra" in out
         assert "Bhojwani" not in out
 
+    def test_judge_signing_with_j_stays_under_legal(self) -> None:
+        text = ("Coram:\nHon'ble Mr. Justice Prabhakar Venkataramanan\n\nPrabhakar Venkataramanan, J. (Oral)\n\n"
+                "Kishanlal Bhojwani Ramchandani           ..... Petitioner\n")
+        out = _redact(text, "legal")
+        assert out.count("Venkataramanan") == 2 and "Bhojwani" not in out
+
     def test_counsel_arguing_in_the_prose_is_redacted(self) -> None:
         text = "It was then contended by Mr. Sudarshan Mehrotra, learned counsel, that the order was void."
         assert "Mehrotra" not in _redact(text, "legal")

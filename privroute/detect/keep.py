@@ -401,12 +401,15 @@ def governing_law(text: str, entities: list[Entity], context: KeepContext) -> li
 def public_roles(text: str, entities: list[Entity], context: KeepContext) -> list[Entity]:
     out = []
     for entity in entities:
-        if entity.type == "PERSON" and _in_office(text, entity.start, entity.end):
+        # Name finders sometimes type a judge ORGANIZATION ("X, J."): the office decides.
+        if (entity.type == "PERSON" and _in_office(text, entity.start, entity.end)) or (
+                entity.type == "ORGANIZATION" and _on_the_bench(text, entity.start, entity.end)):
             continue
         out.append(entity)
     return out
 
 
+_JUDGE_AFTER = re.compile(r"\s*,?\s*(?:J|C\.?\s?J|JJ)\.")
 _JUDGE_INSIDE = re.compile(r"^(?:(?:Mr|Mrs|Ms|Dr)\.?\s*)?(?:Justice|Judge)\b", re.IGNORECASE)
 
 
@@ -430,6 +433,12 @@ def _appearance_line(text: str, start: int, end: int) -> bool:
     window = text[max(line_start, start - 120):min(line_end, end + 120)]
     prose = [w for w in _LOWER_WORD.findall(window) if w.casefold() not in _APPEARANCE_WORDS]
     return not prose
+
+
+def _on_the_bench(text: str, start: int, end: int) -> bool:
+    return _appearance_line(text, start, end) and bool(
+        _JUDGE_BEFORE.search(text, max(0, start - 60), start) or _JUDGE_INSIDE.match(text, start, end)
+        or _JUDGE_AFTER.match(text, end, min(len(text), end + 8)))
 
 
 def _in_office(text: str, start: int, end: int) -> bool:
