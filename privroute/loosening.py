@@ -14,7 +14,7 @@ sensitivity level for a rule's sensitivity. A change loosens when:
 * the default sensitivity is lowered;
 * detection reports less: a threshold raised, the reported or redacted entity
   types narrowed, values added to the allow list, normalisation turned off, a
-  recognizer dropped or narrowed;
+  recognizer dropped or narrowed, a keep rule added, propagation turned off;
 * an audit trail the parent required is no longer required or disabled.
 
 Policies are read through their attributes only: this module imports nothing from
@@ -171,6 +171,13 @@ def _detection(before: Any, after: Any) -> list[Change]:
                               bool(added), f"{len(added)} values no longer detected" if added else ""))
     if a.normalize != b.normalize:
         changes.append(Change("detect.normalize", str(a.normalize), str(b.normalize), not b.normalize))
+    if set(a.keep) != set(b.keep):
+        # A keep rule leaves detected text readable: adding one protects less.
+        added = sorted(set(b.keep) - set(a.keep))
+        changes.append(Change("detect.keep", _show(a.keep), _show(b.keep), bool(added),
+                              f"now kept: {', '.join(added)}" if added else ""))
+    if a.propagate != b.propagate:
+        changes.append(Change("detect.propagate", str(a.propagate), str(b.propagate), not b.propagate))
     for field in ("language", "spacy_model"):
         if getattr(a, field) != getattr(b, field):
             changes.append(Change(f"detect.{field}", getattr(a, field), getattr(b, field), False))

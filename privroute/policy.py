@@ -315,12 +315,18 @@ class Policy(_Strict):
     @property
     def content_hash(self) -> str:
         """sha256 of the effective policy (after extends), for caching and audit."""
-        # ``loosen`` and ``audit.url`` join the hash only when used, so existing policies keep their hash.
+        # ``loosen``, ``audit.url`` and the document settings (``detect.keep``,
+        # ``detect.propagate``) join the hash only when used or set away from their
+        # defaults, so existing policies keep their hash.
         exclude: dict[str, Any] = {"source": True}
         if not self.loosen:
             exclude["loosen"] = True
         if self.audit.url is None:
             exclude["audit"] = {"url"}
+        defaults = {name for name in ("keep", "propagate")
+                    if getattr(self.detect, name) == DetectConfig.model_fields[name].default}
+        if defaults:
+            exclude["detect"] = defaults
         dumped = self.model_dump(mode="json", exclude=exclude)
         canonical = json.dumps(dumped, sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()

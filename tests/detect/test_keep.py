@@ -250,3 +250,22 @@ def test_rules_reading_english_cues_stay_off_other_languages() -> None:
     place = english.index("Marseille")
     entities = [Entity(place, place + len("Marseille"), "LOCATION")]
     assert apply_keep_rules(english, entities, ("general_places",), context) == []
+
+
+class TestLoosening:
+    """Adding a keep rule, or turning propagation off, protects less than the parent: it must be declared."""
+
+    @pytest.mark.parametrize("detect", ["  keep: [honorifics, dates]\n", "  propagate: false\n"])
+    def test_undeclared_loosening_is_refused(self, tmp_path, detect: str) -> None:
+        path = tmp_path / "p.yaml"
+        path.write_text(f"name: x\nextends: legal\ndetect:\n{detect}", encoding="utf-8")
+        if "keep" in detect:
+            # Dropping legal's rules is stricter; adding none of its own is fine.
+            load_policy(path)
+            path.write_text("name: x\nextends: general\ndetect:\n  keep: [honorifics, dates]\n", encoding="utf-8")
+        with pytest.raises(PolicyError, match="loosen"):
+            load_policy(path)
+
+    def test_shipped_sector_policies_declare_their_keep_rules(self) -> None:
+        for name in ("legal", "finance"):
+            assert [item.key for item in load_policy(name).loosened] == ["detect.keep"]
