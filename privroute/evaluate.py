@@ -202,7 +202,8 @@ class EvalReport:
             "verbatim_leak": r(self.verbatim_leak), "token_leak": r(self.token_leak),
             "over_redaction": r(self.over_redaction), "clean_changed": r(self.clean_changed),
             "caught": r(self.caught), "protected_words_left": r(self.protected_words_left),
-            "other_words_destroyed": r(self.other_words_destroyed), "p50_ms": round(self.p50_ms, 2), "p95_ms": round(self.p95_ms, 2),
+            "other_words_destroyed": r(self.other_words_destroyed), "p50_ms": round(self.p50_ms, 2),
+            "p95_ms": round(self.p95_ms, 2),
             "per_type": {k: {m: r(v) if isinstance(v, float) else v for m, v in d.items()}
                          for k, d in sorted(self.per_type.items())},
             "per_category": self.per_category,

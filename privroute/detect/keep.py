@@ -66,7 +66,8 @@ _TRAILING_ROLE = re.compile(r"(?:[\s,]+(?:Adv|Advocate|Advocates|Advs|J|Sr|Ld)\.
 # A court and where it sits: "the High Court of Judicature at Patna", "Apex Court".
 _COURT = re.compile(r"(?:the\s+)?(?:hon'?ble\s+|hon’ble\s+|honou?rable\s+)?(?:[^\W\d][\w.'’-]*\s+){0,4}"
                     r"(?:court|tribunal|bench|judicature)s?\b(?:\s+(?:of|at|for)\s+(?:the\s+)?"
-                    r"(?:judicature\s+(?:at|of|for)\s+)?(?-i:[A-Z][\w.'’-]*(?:\s+[A-Z][\w.'’-]*){0,3}))*", re.IGNORECASE)
+                    r"(?:judicature\s+(?:at|of|for)\s+)?(?-i:[A-Z][\w.'’-]*(?:\s+[A-Z][\w.'’-]*){0,3}))*",
+                    re.IGNORECASE)
 _COURT_SEAT = re.compile(r"\b(?:court|tribunal|bench|judicature)s?\s+(?:of|at|for)\s+(?:the\s+)?(?:judicature\s+"
                          r"(?:of|at|for)\s+)?$", re.IGNORECASE)
 _AFTER_COURT = re.compile(r"\s*(?:,|\bin\b|\bthat\b|\bwhile\b)?\s*", re.IGNORECASE)
@@ -87,7 +88,6 @@ _CITING_CUE = re.compile(r"(?:\bin|\bsee|\bcf\.?|\bcase\s+of|\bdecisions?\s+(?:i
                          r"\brelied\s+(?:up)?on|\bfollowed|\breference\s+to|\bheld\s+in|\bruling\s+in|"
                          r"\bmatter\s+of|\bvide|\bre)\s*:?\s*$", re.IGNORECASE)
 
-_QUOTE_OPEN, _QUOTE_CLOSE = "\"“”'‘", "\"”“'’"
 _TERM = r"[\"“]\s*([A-Z][^\"”“\n]{0,60}?)\s*[\"”]"
 _DEFINITIONS = (
     re.compile(r"\(\s*(?:(?:each|together|collectively|individually|hereinafter|herein|referred|to|as|called|the|"

@@ -46,10 +46,12 @@ _ROLES = (r"(?:appellants?|petitioners?|respondents?|plaintiffs?|defendants?|app
           r"claimants?|revisionists?)")
 # "Petitioner: X", "Appellant :- M/S X": a party after its role label, to the end of the line or clause.
 _ROLE_LABEL = re.compile(rf"(?<![\w.])(?i:{_ROLES})(?:\(s\)|/s)?(?:[ \t]+(?i:no)\.?[ \t]*\d+)?[ \t]*(?::-|:|-)[ \t]*"
-                         r"([A-Z][^\n,;:]{1,120}?)(?=[ \t]*(?:[\n,;:]|$|\b(?i:aged|s/o|d/o|w/o|r/o|through|versus|vs\.?)\b|"
+                         r"([A-Z][^\n,;:]{1,120}?)(?=[ \t]*(?:[\n,;:]|$|"
+                         r"\b(?i:aged|s/o|d/o|w/o|r/o|through|versus|vs\.?)\b|"
                          rf"\b(?i:{_ROLES})\b))")
 # A line "A Vs. B" (optionally numbered, with a case number after).
-_VERSUS_LINE = re.compile(r"(?m)^[ \t]*(?:\d{1,3}[.)]?[ \t]+)?([A-Z][^\n]{1,100}?)[ \t]+(?:Vs\.?|V/s\.?|v\.|versus|VERSUS|"
+_VERSUS_LINE = re.compile(r"(?m)^[ \t]*(?:\d{1,3}[.)]?[ \t]+)?([A-Z][^\n]{1,100}?)[ \t]+"
+                          r"(?:Vs\.?|V/s\.?|v\.|versus|VERSUS|"
                           r"Versus)[ \t]+([A-Z][^\n(]{1,100}?)[ \t]*(?:\([^\n]*\))?[ \t]*$")
 _FOR_BEFORE = re.compile(r"\b(?:for|counsel|advocates?|adv)\b[\s.]*(?:the[ \t]+)?$", re.IGNORECASE)
 _TITLE_WORDS = frozenset("of and the through by its rep ors anr others another".split())
@@ -58,7 +60,8 @@ _ATTENTION = re.compile(r"\b(?:Attention|Attn)[ \t]*\.?[ \t]*:[ \t]*([A-Z][^\n,;
                         r"\b(?:Address|Fax|Facsimile|Tel|Telephone|Phone|E-?mail|with\s+a\s+copy)\b))")
 _ADDRESS = re.compile(r"\bAddress[ \t]*:[ \t]*([^\n]{3,200}?)(?=[ \t]*(?:\n|$|\b(?:Fax|Facsimile|Tel|Telephone|"
                       r"Phone|E-?mail|Attn|Attention)\b[ \t]*\.?[ \t]*:))")
-_SIGNED = re.compile(r"\bBy[ \t]*:[ \t]*/[ \t]*s[ \t]*/[ \t]*((?:[A-Z][ \t]?\.|[A-Z][\w'’-]*\.?)(?:[ \t]+(?:[A-Z][ \t]?\.|"
+_SIGNED = re.compile(r"\bBy[ \t]*:[ \t]*/[ \t]*s[ \t]*/[ \t]*"
+                     r"((?:[A-Z][ \t]?\.|[A-Z][\w'’-]*\.?)(?:[ \t]+(?:[A-Z][ \t]?\.|"
                      r"[A-Z][\w'’-]*)){0,4})")
 
 
