@@ -214,8 +214,13 @@ class Call:
                   sent: str | None, status: int | None = None) -> Outcome:
         log.info("answering locally: %s", reason)
         local = self._d.backends.local
-        completion = local.complete(prepared.original, max_tokens=max_tokens)
+        completion = local.complete(prepared.original, max_tokens=max_tokens, timeout=self._local_deadline())
         return Outcome(completion, local, "local", attempts, sent, reason, frontier_status=status)
+
+    def _local_deadline(self) -> float:
+        # Each local call, direct or a fallback, gets the policy's local deadline: a fallback
+        # after a frontier failure is bounded too (frontier.deadline_s + local.deadline_s in all).
+        return self._d.policy.local.deadline_s
 
     def _frontier_limit(self, max_tokens: int | None) -> int | None:
         return output_limit(max_tokens, self._d.policy.frontier.max_output_tokens)
@@ -236,7 +241,7 @@ class Call:
         """Answer a prepared (non-blocked) call; raises typed errors."""
         if prepared.target == "local":
             local = self._d.backends.local
-            completion = local.complete(prepared.messages, max_tokens=max_tokens)
+            completion = local.complete(prepared.messages, max_tokens=max_tokens, timeout=self._local_deadline())
             return Outcome(completion, local, "local", 1, None)
         frontier = self._d.backends.frontier
         limit = self._frontier_limit(max_tokens)
@@ -268,7 +273,8 @@ class Call:
         """Open a stream: retries and fallback apply until the first delta has arrived."""
         backends = self._d.backends
         if prepared.target == "local":
-            deltas = iter(backends.local.stream(prepared.messages, max_tokens=max_tokens))
+            deltas = iter(backends.local.stream(prepared.messages, max_tokens=max_tokens,
+                                                timeout=self._local_deadline()))
             return self._streamed(deltas, prepared, backends.local, "local", 1, None)
         frontier = backends.frontier
         limit = self._frontier_limit(max_tokens)
@@ -276,7 +282,8 @@ class Call:
 
         def local_stream(reason: str, attempts: int, status: int | None = None) -> OpenedStream:
             log.info("streaming locally: %s", reason)
-            deltas = iter(backends.local.stream(prepared.original, max_tokens=max_tokens))
+            deltas = iter(backends.local.stream(prepared.original, max_tokens=max_tokens,
+                                                timeout=self._local_deadline()))
             # The local model saw the original text: there is nothing to restore.
             local_prepared = dataclasses.replace(prepared, redaction=None, sent=prepared.sent if attempts else None)
             return self._streamed(deltas, local_prepared, backends.local, "local", attempts, reason, status)
@@ -435,6 +442,10 @@ class _AuditedStream:
         except Exception as exc:
             self._state.finish("error", exc)
             raise
+
+    @property
+    def input_truncated(self) -> bool:
+        return bool(getattr(self._deltas, "input_truncated", False))
 
     def close(self) -> None:
         self._state.finish("abandoned")

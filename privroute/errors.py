@@ -11,7 +11,8 @@ Hierarchy::
     ├── InputError (ValueError)             the prompt itself is unusable (empty, too big, wrong type)
     │   ├── FormatError                     a document cannot be read as its type claims (batch)
     │   ├── MappingError                    a batch mapping file or its key is unusable
-    │   └── BatchUsageError                 a batch cannot start as asked (bad OUTDIR, options, key)
+    │   ├── BatchUsageError                 a batch cannot start as asked (bad OUTDIR, options, key)
+    │   └── ContextOverflow                 the prompt does not fit the local model's context (n_ctx)
     ├── ConfigurationError (ValueError)     a needed destination or setting is missing
     ├── MissingDependency (ImportError)     an optional extra is not installed
     ├── ModelNotFound (LookupError)         a local model name/path cannot be resolved
@@ -25,6 +26,9 @@ Hierarchy::
         ├── FrontierUnavailable (ConnectionError)   refused, 4xx/5xx after retries, circuit open
         │   └── CircuitOpen                         the endpoint's breaker is open; failed fast
         ├── FrontierTimeout (TimeoutError)          the call ran past its deadline
+        ├── LocalTimeout (TimeoutError)             a local model call ran past local.deadline_s
+        ├── LocalWorkerError                        the local model's worker process died (crash,
+        │                                           SIGILL, out-of-memory kill) or misbehaved
         └── MalformedResponse                       the backend answered something unusable
 
 Two maps below are the one place where an error becomes an outcome for a
@@ -48,6 +52,7 @@ __all__ = [
     "BudgetExceeded",
     "CircuitOpen",
     "ConfigurationError",
+    "ContextOverflow",
     "DetectionError",
     "EXIT_CODES",
     "FormatError",
@@ -55,6 +60,8 @@ __all__ = [
     "FrontierUnavailable",
     "HTTP_STATUS",
     "InputError",
+    "LocalTimeout",
+    "LocalWorkerError",
     "MalformedResponse",
     "MappingError",
     "MissingDependency",
@@ -122,6 +129,24 @@ class MappingError(InputError):
 
 class BatchUsageError(InputError):
     """The batch cannot start as asked (exit code 2): bad OUTDIR, options or key."""
+
+
+class ContextOverflow(InputError):
+    """The prompt has more tokens than the local model's context leaves for it.
+
+    ``prompt_tokens`` is the prompt's size, ``fits`` how many tokens fit (``n_ctx``
+    minus ``answer_tokens`` kept for the answer). Nothing was generated.
+    """
+
+    def __init__(self, prompt_tokens: int, fits: int, n_ctx: int, answer_tokens: int) -> None:
+        self.prompt_tokens = prompt_tokens
+        self.fits = fits
+        self.n_ctx = n_ctx
+        self.answer_tokens = answer_tokens
+        super().__init__(
+            f"prompt has {prompt_tokens} tokens but the local model fits {fits} (n_ctx {n_ctx} minus "
+            f"{answer_tokens} for the answer); shorten it, raise local.n_ctx, or set local.on_overflow: keep_recent"
+        )
 
 
 class ConfigurationError(PrivrouteError, ValueError):
@@ -212,6 +237,24 @@ class FrontierTimeout(BackendError, TimeoutError):
     """The frontier call did not finish within its deadline."""
 
 
+class LocalTimeout(BackendError, TimeoutError):
+    """A local model call did not finish within ``local.deadline_s``; its worker was restarted."""
+
+
+class LocalWorkerError(BackendError):
+    """The local model's worker process died during the call (crash, SIGILL, out-of-memory kill).
+
+    ``signal`` names the signal that ended it (e.g. "SIGKILL") or is None; ``exit_code``
+    is its exit status when it exited on its own. The worker is restarted for the next call.
+    """
+
+    def __init__(self, message: str, *, signal: str | None = None, exit_code: int | None = None,
+                 backend: str | None = "local") -> None:
+        self.signal = signal
+        self.exit_code = exit_code
+        super().__init__(message, backend=backend)
+
+
 class MalformedResponse(BackendError):
     """The backend answered with something that is not a usable completion."""
 
@@ -239,6 +282,7 @@ HTTP_STATUS: dict[type[PrivrouteError], int] = {
     QueueFull: 429,
     BackendError: 502,
     FrontierTimeout: 504,
+    LocalTimeout: 504,
 }
 
 

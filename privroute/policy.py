@@ -235,6 +235,12 @@ class LocalConfig(_Strict):
     max_output_tokens: int = Field(256, ge=1)
     base_url: str | None = None
     seed: int = 0
+    workers: int = Field(1, ge=1, le=64)
+    """Worker processes serving the model (each loads it once); calls beyond that wait for a free one."""
+    deadline_s: float = Field(120.0, gt=0, le=3600)
+    """Bound on one local call (waiting for a worker, loading, answering), the frontier fallback included."""
+    on_overflow: Literal["refuse", "keep_recent"] = "refuse"
+    """A prompt longer than n_ctx leaves for it: refuse (ContextOverflow) or keep its most recent part."""
 
 
 class AuditConfig(_Strict):

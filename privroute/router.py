@@ -61,6 +61,8 @@ class RouteResult:
     latency_s: float = 0.0
     unknown_placeholders: tuple[str, ...] = ()
     fallback_reason: str | None = None
+    input_truncated: bool = False
+    """The prompt did not fit the local model's context and its oldest part was cut (local.on_overflow)."""
     redaction: Redaction | None = field(default=None, compare=False)
 
     def __repr__(self) -> str:
@@ -68,7 +70,7 @@ class RouteResult:
             f"RouteResult(action={self.decision.action!r}, sensitivity={self.decision.sensitivity!r}, "
             f"reasons={self.decision.reasons!r}, backend={self.backend!r}, answer=<{len(self.answer)} chars>, "
             f"sent={'None' if self.sent is None else f'<{len(self.sent)} chars>'}, attempts={self.attempts}, "
-            f"truncated={self.truncated})"
+            f"truncated={self.truncated}, input_truncated={self.input_truncated})"
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -90,6 +92,7 @@ class RouteResult:
             "latency_s": round(self.latency_s, 4),
             "unknown_placeholders": list(self.unknown_placeholders),
             "fallback_reason": self.fallback_reason,
+            "input_truncated": self.input_truncated,
         }
 
 
@@ -284,7 +287,8 @@ class Router:
             answer=answer, decision=prepared.decision, sent=outcome.sent, backend=outcome.backend.name,
             model=completion.model, attempts=outcome.attempts, truncated=completion.truncated,
             usage=completion.usage, cost=outcome.cost, latency_s=self._dispatch.elapsed(started),
-            unknown_placeholders=tuple(unknown), fallback_reason=outcome.fallback_reason, redaction=redaction,
+            unknown_placeholders=tuple(unknown), fallback_reason=outcome.fallback_reason,
+            input_truncated=completion.input_truncated, redaction=redaction,
         )
 
 
@@ -314,6 +318,11 @@ class StreamingRoute:
     def truncated(self) -> bool:
         """After iteration: the answer stopped at its token limit (finish_reason "length")."""
         return bool(getattr(self._deltas, "truncated", False))
+
+    @property
+    def input_truncated(self) -> bool:
+        """Once the first delta is out: the local model saw only the most recent part of the prompt."""
+        return bool(getattr(self._deltas, "input_truncated", False))
 
     def __iter__(self) -> Iterator[str]:
         if self._restorer is None:

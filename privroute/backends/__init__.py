@@ -1,6 +1,8 @@
 """Model backends: one small contract (Backend), three implementations.
 
-* ``llamacpp``: a GGUF model in process (the local, trusted side);
+* ``worker``: a GGUF model in supervised worker processes (the local, trusted side;
+  ``worker_main`` runs in the worker, ``llamacpp`` is the engine it runs, also usable
+  in process, ``wire`` the frames between them);
 * ``openai``: any OpenAI-compatible HTTP endpoint (frontier, or a local server);
 * ``fake``: scripted, records what it received (tests, dry runs).
 """
@@ -19,16 +21,19 @@ __all__ = ["Backend", "Completion", "FakeBackend", "Message", "Usage", "frontier
 
 
 def local_from_config(config: "LocalConfig") -> Backend:
-    """The local backend a policy asks for: in-process llama.cpp, or a trusted server."""
+    """The local backend a policy asks for: llama.cpp in supervised workers, or a trusted server."""
     if config.base_url:
         from .openai import OpenAIBackend
 
         return OpenAIBackend(config.model, base_url=config.base_url, api_key="no-key", name="local")
-    from .llamacpp import LlamaCppBackend
+    from .llamacpp import default_threads
+    from .worker import LocalWorkerBackend
 
-    return LlamaCppBackend(
-        config.model, n_ctx=config.n_ctx, n_gpu_layers=config.n_gpu_layers, n_threads=config.n_threads,
-        max_output_tokens=config.max_output_tokens, seed=config.seed,
+    return LocalWorkerBackend(
+        config.model, n_ctx=config.n_ctx, n_gpu_layers=config.n_gpu_layers,
+        n_threads=config.n_threads or default_threads(config.workers),
+        max_output_tokens=config.max_output_tokens, seed=config.seed, workers=config.workers,
+        deadline_s=config.deadline_s, on_overflow=config.on_overflow,
     )
 
 

@@ -39,11 +39,13 @@ class Completion:
     model: str
     finish_reason: str | None = None
     usage: Usage | None = None
+    input_truncated: bool = False
+    """The prompt did not fit the model's context and its oldest part was cut (local.on_overflow)."""
 
     def __repr__(self) -> str:
         return (
             f"Completion(model={self.model!r}, finish_reason={self.finish_reason!r}, "
-            f"text=<{len(self.text)} chars>, usage={self.usage!r})"
+            f"text=<{len(self.text)} chars>, usage={self.usage!r}, input_truncated={self.input_truncated})"
         )
 
     @property

@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "serve": "privroute.cli.serve:serve_command",
     "dashboard": "privroute.cli.dashboard:dashboard_command",
     "demo": "privroute.cli.demo:demo",
+    "doctor": "privroute.cli.doctor:doctor",
 }
 
 

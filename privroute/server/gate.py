@@ -12,11 +12,12 @@ to the local model count, including a frontier call that falls back to local.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from ..backends.base import Backend, Completion, Message
-from ..errors import QueueFull
+from ..errors import LocalTimeout, QueueFull
 
 __all__ = ["GatedBackend", "LocalGate", "QueueFull"]
 
@@ -64,8 +65,10 @@ class LocalGate:
             self._admitted -= 1
             self._notify()
 
-    def _start(self) -> None:
-        self._slots.acquire()
+    def _start(self, timeout: float | None = None) -> None:
+        # A queued call's wait counts against its local deadline.
+        if not self._slots.acquire(timeout=timeout):
+            raise LocalTimeout(f"the local model was busy past the call's deadline ({timeout:g} s)", backend="local")
         with self._lock:
             self._running += 1
             self._notify()
@@ -101,11 +104,12 @@ class GatedBackend:
 
     def complete(self, messages: Sequence[Message], *, max_tokens: int | None = None,
                  timeout: float | None = None) -> Completion:
+        started = time.monotonic()
         ticket = self.gate.admit()
         try:
-            self.gate._start()
+            self.gate._start(timeout)
             try:
-                return self.inner.complete(messages, max_tokens=max_tokens, timeout=timeout)
+                return self.inner.complete(messages, max_tokens=max_tokens, timeout=_left(timeout, started))
             finally:
                 self.gate._stop()
         finally:
@@ -115,15 +119,24 @@ class GatedBackend:
                timeout: float | None = None) -> Iterator[str]:
         # Admission happens now, not on first iteration, so that a full queue is
         # known before the proxy has sent any response header.
+        started = time.monotonic()
         ticket = self.gate.admit()
-        return _GatedStream(self, ticket, lambda: self.inner.stream(messages, max_tokens=max_tokens, timeout=timeout))
+        return _GatedStream(self, ticket, lambda: self.inner.stream(
+            messages, max_tokens=max_tokens, timeout=_left(timeout, started)), timeout)
+
+
+def _left(timeout: float | None, started: float) -> float | None:
+    """What is left of a deadline after queueing (a sliver, never zero: the backend reports the timeout)."""
+    return None if timeout is None else max(0.001, timeout - (time.monotonic() - started))
 
 
 class _GatedStream:
     """Holds the queue place until exhausted or closed; the run slot while producing."""
 
-    def __init__(self, backend: GatedBackend, ticket: _Ticket, open_stream: Callable[[], Iterator[str]]) -> None:
+    def __init__(self, backend: GatedBackend, ticket: _Ticket, open_stream: Callable[[], Iterator[str]],
+                 timeout: float | None = None) -> None:
         self._gate = backend.gate
+        self._timeout = timeout
         self._ticket = ticket
         self._open = open_stream
         self._inner: Iterator[str] | None = None
@@ -136,7 +149,11 @@ class _GatedStream:
         if self._done:
             raise StopIteration
         if self._inner is None:
-            self._gate._start()
+            try:
+                self._gate._start(self._timeout)
+            except BaseException:
+                self._finish(started=False)
+                raise
             try:
                 self._inner = iter(self._open())
             except BaseException:
@@ -147,6 +164,10 @@ class _GatedStream:
         except BaseException:
             self.close()
             raise
+
+    @property
+    def input_truncated(self) -> bool:
+        return bool(getattr(self._inner, "input_truncated", False))
 
     def close(self) -> None:
         if self._done:

@@ -25,6 +25,7 @@ from ..errors import (
     FrontierTimeout,
     FrontierUnavailable,
     InputError,
+    LocalTimeout,
     PrivrouteError,
     QueueFull,
     http_status_for,
@@ -223,6 +224,8 @@ def error_for(exc: BaseException) -> ApiError:
         kind, code = "insufficient_quota", "budget_exceeded"
     elif isinstance(exc, InputError):
         kind, code = "invalid_request_error", "invalid_input"
+    elif isinstance(exc, LocalTimeout):
+        kind, code = "upstream_timeout", "local_timeout"
     elif isinstance(exc, FrontierTimeout):
         kind, code = "upstream_timeout", "frontier_timeout"
     elif isinstance(exc, FrontierUnavailable) and status == 429:

@@ -38,7 +38,8 @@ def _drawn_tree() -> dict[str, tuple[str | None, tuple[str, ...]]]:
 
 def _instance(klass: type[errors.PrivrouteError]) -> errors.PrivrouteError:
     """One instance of each error, built through its real constructor."""
-    special = {errors.Blocked: (["rule"],), errors.MissingDependency: ("pkg", "extra"), errors.QueueFull: (2,)}
+    special = {errors.Blocked: (["rule"],), errors.MissingDependency: ("pkg", "extra"), errors.QueueFull: (2,),
+               errors.ContextOverflow: (900, 448, 512, 64)}
     return klass(*special.get(klass, ("message",)))  # type: ignore[call-arg]
 
 
@@ -100,6 +101,9 @@ class TestOutcomeMaps:
         assert errors.http_status_for(errors.FrontierUnavailable("x", status_code=503)) == 502
         assert errors.http_status_for(errors.CircuitOpen("x")) == 502
         assert errors.http_status_for(errors.FrontierTimeout("x")) == 504
+        assert errors.http_status_for(errors.LocalTimeout("x")) == 504
+        assert errors.http_status_for(errors.LocalWorkerError("x")) == 502
+        assert errors.http_status_for(errors.ContextOverflow(900, 448, 512, 64)) == 400
         assert errors.http_status_for(errors.AuditError("x")) == 503
 
     def test_proxy_uses_the_map(self) -> None:

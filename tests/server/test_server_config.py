@@ -27,10 +27,13 @@ from privroute.errors import (
     Blocked,
     BudgetExceeded,
     ConfigurationError,
+    ContextOverflow,
     DetectionError,
     FrontierTimeout,
     FrontierUnavailable,
     InputError,
+    LocalTimeout,
+    LocalWorkerError,
     MalformedResponse,
 )
 from privroute.server.config import (
@@ -189,6 +192,9 @@ class TestErrorMapping:
         (MalformedResponse("frontier: malformed"), 502, "backend_error"),
         (BackendError("local model failed (RuntimeError)", backend="local"), 502, "backend_error"),
         (FrontierTimeout("frontier: timed out"), 504, "frontier_timeout"),
+        (LocalTimeout("local: past its deadline", backend="local"), 504, "local_timeout"),
+        (LocalWorkerError("local worker killed by SIGKILL", signal="SIGKILL"), 502, "backend_error"),
+        (ContextOverflow(prompt_tokens=900, fits=448, n_ctx=512, answer_tokens=64), 400, "invalid_input"),
         (DetectionError("detector failed"), 500, "detection_failed"),
         (AuditError("audit write failed"), 503, "audit_unavailable"),
         (ConfigurationError("no frontier configured"), 500, "not_configured"),
@@ -239,6 +245,23 @@ class TestLocalGate:
         unstarted.close()  # type: ignore[attr-defined]
         assert list(backend.stream([])) == ["abc", "def", "ghi", "j"]
         assert changes[-1] == (0, 0)
+
+    def test_waiting_in_the_queue_counts_against_the_local_deadline(self) -> None:
+        """A queued call whose deadline passes before a slot frees gets LocalTimeout and leaves the queue."""
+        from privroute import FakeBackend
+
+        gate = LocalGate(concurrency=1, queue_size=2)
+        backend = gate.wrap(FakeBackend("local", respond=lambda m: "abcdefghij"))
+        running = backend.stream([])
+        next(running)  # holds the only run slot
+        with pytest.raises(LocalTimeout):
+            backend.complete([], timeout=0.2)
+        waiting = backend.stream([], timeout=0.2)
+        with pytest.raises(LocalTimeout):
+            next(waiting)
+        running.close()  # type: ignore[attr-defined]
+        assert backend.complete([], timeout=5).text == "abcdefghij"
+        assert gate._admitted == 0 and gate._running == 0
 
     def test_calls_beyond_concurrency_wait_in_order(self) -> None:
         """With one slot, a second call waits (queued) instead of running alongside."""
