@@ -233,6 +233,18 @@ def _pool(spec: _Spec) -> _Pool:
         return pool
 
 
+def _forget_pools() -> None:
+    # A forked child (a multiprocessing pool) must not share its parent's workers and pipes:
+    # it starts its own on its first local call. The parent's workers stay the parent's.
+    global _pools_lock
+    _pools.clear()
+    _pools_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pools)
+
+
 @atexit.register
 def _close_pools() -> None:
     with _pools_lock:
