@@ -90,17 +90,19 @@ def _print(name: str, row: dict[str, float]) -> None:
 
 def bench_workers(model: str, runs: int, threads: int) -> None:
     from privroute.backends.worker import LocalWorkerBackend
+    from privroute.policy import LocalConfig
 
     rows = measure_interleaved({
         f"in process ({threads} threads)": LlamaCppBackend(model, n_threads=threads, max_output_tokens=128),
-        f"worker process ({threads} threads)": LocalWorkerBackend(model, n_threads=threads, max_output_tokens=128,
-                                                                  seed=1),
+        f"worker process ({threads} threads)": LocalWorkerBackend(
+            LocalConfig(model=model, n_threads=threads, max_output_tokens=128, seed=1)),
     }, runs)
     for name, row in rows.items():
         _print(name, row)
     inproc, worker = rows.values()
     print(f"worker / in process tokens/s: {worker['tokens_per_s'] / inproc['tokens_per_s']:.3f}")
-    pool = LocalWorkerBackend(model, n_threads=max(1, threads // 2), max_output_tokens=128, seed=2, workers=2)
+    pool = LocalWorkerBackend(LocalConfig(model=model, n_threads=max(1, threads // 2), max_output_tokens=128,
+                                          seed=2, workers=2))
     _print(f"2 workers x {max(1, threads // 2)} thread, 2 clients", measure_concurrent(pool, 2, max(1, runs // 2)))
     pool.close()
 

@@ -26,15 +26,9 @@ def local_from_config(config: "LocalConfig") -> Backend:
         from .openai import OpenAIBackend
 
         return OpenAIBackend(config.model, base_url=config.base_url, api_key="no-key", name="local")
-    from .llamacpp import default_threads
     from .worker import LocalWorkerBackend
 
-    return LocalWorkerBackend(
-        config.model, n_ctx=config.n_ctx, n_gpu_layers=config.n_gpu_layers,
-        n_threads=config.n_threads or default_threads(config.workers),
-        max_output_tokens=config.max_output_tokens, seed=config.seed, workers=config.workers,
-        deadline_s=config.deadline_s, on_overflow=config.on_overflow,
-    )
+    return LocalWorkerBackend(config)
 
 
 def frontier_from_config(config: "FrontierConfig") -> Backend:

@@ -35,8 +35,10 @@ from typing import Any, TypeVar
 
 from ..errors import LocalTimeout, LocalWorkerError, PrivrouteError
 from ..models import resolve_model, verify_checksum
+from ..policy import LocalConfig
 from .base import Completion, Message, Usage
 from .build import rebuild_command
+from .llamacpp import default_threads
 from .wire import FrameReader, error_from_wire, write_frame
 
 __all__ = ["LocalWorkerBackend"]
@@ -255,32 +257,22 @@ def _close_pools() -> None:
 
 
 class LocalWorkerBackend:
-    """A GGUF model (catalog name or path) answered by supervised worker processes."""
+    """The policy's ``local:`` model, answered by supervised worker processes."""
 
-    def __init__(
-        self,
-        model: str = "smollm2-135m-instruct",
-        *,
-        n_ctx: int = 2048,
-        n_gpu_layers: int = 0,
-        n_threads: int | None = None,
-        max_output_tokens: int = 256,
-        seed: int = 0,
-        workers: int = 1,
-        deadline_s: float = 120.0,
-        on_overflow: str = "refuse",
-        name: str = "local",
-    ) -> None:
+    def __init__(self, config: LocalConfig | None = None, *, name: str = "local") -> None:
+        config = config or LocalConfig()
         self.name = name
-        self.n_ctx = n_ctx
-        self.n_gpu_layers = n_gpu_layers
-        self.max_output_tokens = max_output_tokens
-        self.deadline_s = deadline_s
-        self.on_overflow = on_overflow
-        self._resolved = resolve_model(model)  # cheap: locates the file, loads nothing
+        self.config = config
+        self.n_ctx = config.n_ctx
+        self.n_gpu_layers = config.n_gpu_layers
+        self.max_output_tokens = config.max_output_tokens
+        self.deadline_s = config.deadline_s
+        self.on_overflow = config.on_overflow
+        self._resolved = resolve_model(config.model)  # cheap: locates the file, loads nothing
         self.model = self._resolved.name
-        self._spec = _Spec(str(self._resolved.path) if self._resolved.entry is None else self._resolved.name,
-                           n_ctx, n_gpu_layers, n_threads, seed, workers)
+        model = str(self._resolved.path) if self._resolved.entry is None else self._resolved.name
+        threads = config.n_threads or default_threads(config.workers)
+        self._spec = _Spec(model, config.n_ctx, config.n_gpu_layers, threads, config.seed, config.workers)
 
     def __repr__(self) -> str:
         return (f"LocalWorkerBackend(model={self.model!r}, workers={self._spec.workers}, "
