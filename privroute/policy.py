@@ -322,8 +322,9 @@ class Policy(_Strict):
     def content_hash(self) -> str:
         """sha256 of the effective policy (after extends), for caching and audit."""
         # ``loosen``, ``audit.url`` and the document settings (``detect.keep``,
-        # ``detect.propagate``) join the hash only when used or set away from their
-        # defaults, so existing policies keep their hash.
+        # ``detect.propagate``) and the local worker settings (``local.workers``,
+        # ``deadline_s``, ``on_overflow``) join the hash only when used or set away from
+        # their defaults, so existing policies keep their hash.
         exclude: dict[str, Any] = {"source": True}
         if not self.loosen:
             exclude["loosen"] = True
@@ -333,6 +334,10 @@ class Policy(_Strict):
                     if getattr(self.detect, name) == DetectConfig.model_fields[name].default}
         if defaults:
             exclude["detect"] = defaults
+        local_defaults = {name for name in ("workers", "deadline_s", "on_overflow")
+                          if getattr(self.local, name) == LocalConfig.model_fields[name].default}
+        if local_defaults:
+            exclude["local"] = local_defaults
         dumped = self.model_dump(mode="json", exclude=exclude)
         canonical = json.dumps(dumped, sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()

@@ -177,3 +177,20 @@ class TestRedactStyle:
         with pytest.raises(PolicyError) as info:
             load_policy(path)
         assert info.value.key == "redact.style" and info.value.line == 3
+
+
+class TestLocalSettings:
+    def test_worker_settings_validate_and_change_the_hash_only_when_set(self, tmp_path: Path) -> None:
+        """local.workers / deadline_s / on_overflow: typed, strict, and existing policies keep their hash."""
+        base = load_policy("healthcare")
+        same = load_policy({"name": "healthcare-copy", "extends": "healthcare",
+                            "local": {"workers": 1, "deadline_s": 120, "on_overflow": "refuse"}})
+        changed = load_policy({"name": "healthcare-copy", "extends": "healthcare", "local": {"workers": 2}})
+        assert (changed.local.workers, changed.local.deadline_s, changed.local.on_overflow) == (2, 120.0, "refuse")
+        unchanged = load_policy({"name": "healthcare-copy", "extends": "healthcare"})
+        assert same.content_hash == unchanged.content_hash != changed.content_hash
+        assert base.content_hash.startswith("2e3cefb78641")
+        path = write(tmp_path, "o.yaml", "name: o\nlocal:\n  on_overflow: truncate\n")
+        with pytest.raises(PolicyError) as info:
+            load_policy(path)
+        assert info.value.key == "local.on_overflow"
