@@ -102,6 +102,11 @@ _DRAFTING = re.compile(r"\b(?:here(?:of|to|under|in|inafter|by|with)|there(?:of|
 _DETERMINER = re.compile(r"^(?:(?:the|such|each|any|all|an?|this|that|said|its|their|other|every|no)\s+)+",
                          re.IGNORECASE)
 _WORD = re.compile(r"[^\W\d_][\w'’-]*")
+# "the Loan", "this Loan Agreement", "each Lender", "any Lien": in drafted text a
+# determiner before a capitalised common noun marks a term of the contract; a person's
+# name does not take "this", "each" or "any" (and "the" only in plural forms).
+_OF_NAME = re.compile(r"\bof\s+(?:the\s+)?[A-Z]")
+_DETERMINED = re.compile(r"(?<![\w'’])(?:the|this|that|such|each|any|every|all|no|said)\s+$", re.IGNORECASE)
 
 _HEADING_LEAD = re.compile(r"(?:\b(?:article|section|clause|schedule|exhibit|chapter|part|annex)\s*"
                            r"[\dIVXLCivxlc.\s]{0,12})$", re.IGNORECASE)
@@ -160,6 +165,9 @@ _PUBLIC_BODY = re.compile(
     r"authority|directorate|bureau|council|parliament|assembly|legislature|senate|congress|panchayat|"
     r"collectorate|union\s+of\s+india|state\s+of|republic\s+of|secretariat|cabinet|customs|excise|"
     r"securities\s+and\s+exchange|reserve\s+bank|central\s+bank|treasury)\b", re.IGNORECASE)
+# "the laws of the State of X", "courts in the Republic of Y": there "State of X" is the
+# territory (governing_law's business), not a body acting in the case.
+_TERRITORY = re.compile(r"\b(?:laws?|courts?|in|within|throughout|outside)\s+(?:of\s+)?(?:the\s+)?$", re.IGNORECASE)
 _BIRTH_CUE = re.compile(r"\b(?:born|birth|dob|d\.o\.b|died|death|deceased|aged?|b\.|d\.)\s*[:.,-]?\s*(?:on\s+)?$",
                         re.IGNORECASE)
 
@@ -290,13 +298,35 @@ def defined_terms(text: str, entities: list[Entity], context: KeepContext) -> li
         return entities
     out = []
     for entity in entities:
+        words = _WORD.findall(text[entity.start:entity.end])
         if entity.type in _SOFT and entity.type not in {"DATE_TIME", "STREET_ADDRESS", "LOCATION"}:
             term = _normal_term(text[entity.start:entity.end])
-            words = _WORD.findall(text[entity.start:entity.end])
             if term in terms or _singular(term) in terms or _ordinary(words, context, text):
                 continue
+        if _determined_common_noun(text, entity, words, context):
+            continue
         out.append(entity)
     return out
+
+
+def _determined_common_noun(text: str, entity: Entity, words: Sequence[str], context: KeepContext) -> bool:
+    """A determiner, then English words only ("the Loan", "each Lender"): a contract's term
+    even where the word is also a surname. A name among them (not English) keeps the span;
+    a place is kept only after a determiner no place name takes ("each", "any", "such")."""
+    if entity.type not in {"PERSON", "ORGANIZATION", "NRP", "LOCATION"} or not words:
+        return False
+    value = text[entity.start:entity.end]
+    before = _DETERMINED.search(text, max(0, entity.start - 12), entity.start)
+    determiner = before.group(0) if before else (_DETERMINER.match(value) or [""])[0]
+    # "the United States" is a place; only "each/any/such/this ..." rules a place name out.
+    if not determiner or (entity.type == "LOCATION" and determiner.split()[0].casefold() == "the"):
+        return False
+    # "the Commonwealth of Virginia", "the Republic of China": "X of Y" names a place or a
+    # body, and WordNet lists both words; such a span is left to the other rules.
+    if _OF_NAME.search(value):
+        return False
+    content = [w for w in words if w.casefold() not in _FUNCTION_WORDS and not _ROMAN.match(w)]
+    return bool(content) and all(w[0].isupper() and is_english(w.casefold(), context.english) for w in content)
 
 
 def _normal_term(value: str) -> str:
@@ -381,7 +411,8 @@ def _anchored(text: str, entity: Entity, people: list[Entity], places: list[Enti
 def public_bodies(text: str, entities: list[Entity], context: KeepContext) -> list[Entity]:
     out = []
     for entity in entities:
-        if entity.type in {"ORGANIZATION", "NRP"} and _PUBLIC_BODY.search(text, entity.start, entity.end):
+        if (entity.type in {"ORGANIZATION", "NRP"} and _PUBLIC_BODY.search(text, entity.start, entity.end)
+                and not _TERRITORY.search(text, max(0, entity.start - 24), entity.start)):
             continue
         out.append(entity)
     return out

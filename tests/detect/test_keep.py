@@ -83,6 +83,20 @@ class TestDefinedTerms:
         out = _redact(text, "finance")
         assert "Quarrington" not in out
 
+    def test_term_after_a_determiner_stays_though_never_defined(self) -> None:
+        """An excerpt uses terms defined elsewhere: "the Loan", "each Lender", "any Lien" stay."""
+        text = ("Borrower shall repay the Loan to Bank hereunder. Each Lender may assign any Lien. "
+                "Notices shall go to Margarethe Vollenweider.")
+        out = _redact(text, "finance")
+        for term in ("the Loan", "Each Lender", "any Lien"):
+            assert term in out
+        assert "Vollenweider" not in out
+
+    def test_the_before_a_place_does_not_keep_it(self) -> None:
+        """"the United States" is still a place under finance, which keeps none."""
+        out = _redact("Borrower shall maintain its accounts in the United States hereunder.", "finance")
+        assert "United States" not in out
+
 
 class TestLegalReferences:
     def test_courts_citations_and_statutes_stay(self) -> None:
@@ -126,11 +140,18 @@ class TestHonorificsAndRoles:
 
 
 class TestGoverningLawAndDates:
-    def test_governing_law_jurisdiction_stays(self) -> None:
-        text = ("This Agreement shall be governed by the laws of the State of New York. "
+    GOVERNED = ("This Agreement shall be governed by the laws of the State of New York. "
                 "Notices: Attention: Bartholomew Fennimore-Quist.")
-        out = _redact(text, "finance")
+
+    def test_governing_law_jurisdiction_stays(self) -> None:
+        """A policy keeping governing_law (legal) leaves the jurisdiction readable, not the person."""
+        out = _redact(self.GOVERNED, "legal")
         assert "New York" in out and "Fennimore" not in out
+
+    def test_finance_redacts_the_jurisdiction_too(self) -> None:
+        """finance keeps no place: a jurisdiction clause often names a party's home state."""
+        out = _redact(self.GOVERNED, "finance")
+        assert "New York" not in out and "Fennimore" not in out
 
     def test_contract_date_stays_but_a_birth_date_goes(self) -> None:
         text = "This Agreement is dated March 3, 2019. The guarantor, born on 14 July 1961, signs it."
