@@ -35,12 +35,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import httpx
+import httpx  # noqa: E402
 
-from privroute.audit import AuditEvent
-from privroute.stores import open_store
-from privroute.stores.chain import NAMES, record_hash, sign_head, sign_record
-from privroute.stores.sql import event_row
+from privroute.audit import AuditEvent  # noqa: E402
+from privroute.stores import open_store  # noqa: E402
+from privroute.stores.chain import NAMES, record_hash, sign_head, sign_record  # noqa: E402
+from privroute.stores.sql import event_row  # noqa: E402
 
 PAGES = ("/dashboard", "/dashboard?range=24h", "/dashboard/rules", "/dashboard/frontier", "/dashboard/records",
          "/dashboard/records?tenant=tenant-2&action=block", "/dashboard/records?rule=personal-data",

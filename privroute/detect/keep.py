@@ -54,13 +54,15 @@ _NUMERIC = frozenset({"ZIP_CODE", "PHONE_NUMBER", "DATE_TIME"})
 _ROLE_WORD = (r"(?:Coram|Oral|J|Appellants?|Petitioners?|Respondents?|Plaintiffs?|Defendants?|Applicants?|"
               r"Complainants?|Accused|Versus|Vs|Mr|Mrs|Ms|Miss|Dr|Prof|Hon'?ble|Hon’ble|Honou?rable|Hon|Justice|Sri|Shri|Smt|Srimathi|Kum|Km|"
               r"Adv|Advocate|Advocates|Advs|Ld|Learned|Late|Govt|Government|Sr|Jr|Judge|Magistrate|Counsel|M/[sS])")
-_ROLE_ONLY = re.compile(rf"^(?:(?:{_ROLE_WORD}|the|The|THE|a|an)\.?\s*)+$", re.IGNORECASE)
+_ROLE_ONLY = re.compile(rf"^(?:(?:{_ROLE_WORD}|the|The|THE|a|an)(?:\(s\)?|/s)?\.?\s*)+$", re.IGNORECASE)
 # Trimmed off a name: office and role words. Social titles (Mr., Mrs., Dr.) stay
 # inside the span: with the name they say who is meant, and they cost nothing to redact.
 _OFFICE_WORD = (r"(?:Coram|Hon'?ble|Hon’ble|Honou?rable|Justice|Sri|Shri|Smt|Srimathi|Kum|Km|Adv|Advocate|"
                 r"Advocates|Advs|Ld|Learned|Govt|Government|Judge|Magistrate|Counsel|M/[sS])")
 _LEADING_ROLE = re.compile(rf"^(?:(?:(?:Mr|Mrs|Ms|Dr)\.?[ \t]*(?={_OFFICE_WORD}))?(?:the[ \t]+)?{_OFFICE_WORD}"
                            r"(?:\.[ \t]*|[ \t]+))+", re.IGNORECASE)
+# NER reads "Versus\n\nState of X" in a cause title as one name.
+_LEADING_VERSUS = re.compile(r"^(?:versus|vs\.?|v/s\.?)\s+", re.IGNORECASE)
 _TRAILING_ROLE = re.compile(r"(?:[\s,]+(?:Adv|Advocate|Advocates|Advs|J|Sr|Ld)\.?)+$")
 
 # A court and where it sits: "the High Court of Judicature at Patna", "Apex Court".
@@ -220,7 +222,7 @@ def honorifics(text: str, entities: list[Entity], context: KeepContext) -> list[
         if _ROLE_ONLY.match(value):
             continue
         start, end = entity.start, entity.end
-        lead = _LEADING_ROLE.match(value)
+        lead = _LEADING_ROLE.match(value) or _LEADING_VERSUS.match(value)
         if lead and entity.type in {"PERSON", "ORGANIZATION", "NRP", "TITLE"}:
             start += lead.end()
         tail = _TRAILING_ROLE.search(text, start, end)

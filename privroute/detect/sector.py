@@ -53,6 +53,11 @@ _ROLE_LABEL = re.compile(rf"(?<![\w.])(?i:{_ROLES})(?:\(s\)|/s)?(?:[ \t]+(?i:no)
 _VERSUS_LINE = re.compile(r"(?m)^[ \t]*(?:\d{1,3}[.)]?[ \t]+)?([A-Z][^\n]{1,100}?)[ \t]+"
                           r"(?:Vs\.?|V/s\.?|v\.|versus|VERSUS|"
                           r"Versus)[ \t]+([A-Z][^\n(]{1,100}?)[ \t]*(?:\([^\n]*\))?[ \t]*$")
+_VERSUS_ALONE = re.compile(r"(?im)^[ \t]*(?:versus|vs\.?|v/s\.?|v\.)[ \t]*$")
+_NONEMPTY_LINE = re.compile(r"(?m)^[ \t]*(\S[^\n]*?)[ \t]*$")
+_COUNSEL_LINE = re.compile(r"\b(?:advocates?|advs?|counsel|through)\b\.?", re.IGNORECASE)
+_COLUMN_GAP = re.compile(r"[ \t]{3,}|\t")
+_ROLE_ONLY_LINE = re.compile(rf"^[\W\d_]*(?:(?i:{_ROLES})(?:\(s\)|/s)?[\W\d_]*)+$")
 _FOR_BEFORE = re.compile(r"\b(?:for|counsel|advocates?|adv)\b[\s.]*(?:the[ \t]+)?$", re.IGNORECASE)
 _TITLE_WORDS = frozenset("of and the through by its rep ors anr others another".split())
 
@@ -72,6 +77,8 @@ def structure_entities(text: str, entities: list[Entity]) -> list[Entity]:
         found.extend(_parties(text, entities))
     if re.search(r"\b(?:vs?\.?|v/s|versus)[ \t]", text, re.IGNORECASE):
         found.extend(_cause_titles(text, entities))
+    if _VERSUS_ALONE.search(text):
+        found.extend(_around_versus(text, entities))
     found.extend(_labeled_parties(text, entities))
     if "Att" in text:
         found.extend(Entity(m.start(1), m.end(1), "PERSON", 0.7, "privroute-notice") for m in _ATTENTION.finditer(text))
@@ -115,6 +122,39 @@ def _cause_titles(text: str, entities: list[Entity]) -> list[Entity]:
             if end - begin >= 2 and any(c.isalpha() for c in text[begin:end]):
                 out.append(_party(begin, end, entities))
     return out
+
+
+def _around_versus(text: str, entities: list[Entity]) -> list[Entity]:
+    """A cause title set out on lines: the line above ``Versus`` (alone on its line) and
+    the line below name the parties, each in the first column (a role marker may stand
+    in a second one, after a run of spaces)."""
+    out = []
+    for match in _VERSUS_ALONE.finditer(text):
+        above = text.rfind("\n", 0, match.start())
+        lines = [m for m in _NONEMPTY_LINE.finditer(text, 0, max(0, above))][-1:]
+        below = _NONEMPTY_LINE.search(text, match.end())
+        for line in lines + ([below] if below else []):
+            party = _first_column_party(text, line.start(1), line.end(1), entities)
+            if party is not None:
+                out.append(party)
+    return out
+
+
+def _first_column_party(text: str, begin: int, end: int, entities: list[Entity]) -> Entity | None:
+    if _COUNSEL_LINE.search(text, begin, end):
+        return None  # "Through: Mr. X, Advocates" above Versus: counsel, not a party
+    column = _COLUMN_GAP.search(text, begin, end) or _MARKER.search(text, begin, end)
+    end = column.start() if column else end
+    lead = _LEADING.match(text, begin, end)
+    begin = lead.end() if lead else begin
+    agent = _AGENT.search(text, begin, end)
+    end = agent.start() if agent else end
+    tail = _TRAILING.search(text, begin, end)
+    end = tail.start() if tail else end
+    value = text[begin:end]
+    if not 2 <= len(value) <= 160 or not any(c.isalpha() for c in value) or _ROLE_ONLY_LINE.match(value):
+        return None
+    return _party(begin, end, entities)
 
 
 def _party(begin: int, end: int, entities: list[Entity]) -> Entity:

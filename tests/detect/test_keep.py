@@ -185,6 +185,24 @@ class TestStructure:
         out = _redact("Cr.A. No. 317 of 2011\nBhimsen Kotwalani Vs. State of Nagaland\n", "legal")
         assert "Kotwalani" not in out and "317" not in out
 
+    def test_cause_title_set_out_on_lines(self) -> None:
+        """The lines above and below a lone Versus are the parties; role markers and counsel stay."""
+        text = ("     Tirunelveli Ganeshamurthy & Anr.                 Appellant(s)\n\n"
+                "                         Versus\n\n"
+                "     State Of Karnataka & Anr.                        Respondent(s)\n")
+        out = _redact(text, "legal")
+        assert "Ganeshamurthy" not in out and "Karnataka" not in out
+        for kept in ("Versus", "Appellant(s)", "Respondent(s)"):
+            assert kept in out
+
+    def test_counsel_line_above_versus_is_not_a_party(self) -> None:
+        """"Through: ..., Advocates" above Versus names counsel (public_roles keeps them)."""
+        text = ("Through: Mr. Bharat Gupta and Mr. Gunjan Arora, Advocates.\n"
+                "Versus\n"
+                "Ifci Limited\n")
+        out = _redact(text, "legal")
+        assert "Gunjan Arora" in out and "Ifci" not in out
+
     def test_precedent_in_prose_is_kept(self) -> None:
         out = _redact("The principle was settled in Hardwicke v. Penrose Mills (2013) 2 SCC 77.", "legal")
         assert "Hardwicke" in out
