@@ -86,6 +86,8 @@ _ROLE_LABEL = re.compile(
     r"account holder|cardholder|ship to|bill to|deliver to)"
     r"[ \t]*[:,-]?[ \t]*\n?[ \t]*(" + _CAP_TOKEN + r"(?:[ \t]+" + _CAP_TOKEN + r"){0,3})")
 _INITIAL_AFTER = re.compile(r"\b([A-Z][a-z]+)[ \t]+[A-Z]\.(?=[\s,;:)]|$)")
+_INITIALS_ONTO = re.compile(r"(?<![A-Za-z0-9])(?:[A-Z]\.){1,3}(?P<name>[A-Z][a-z]{2,}[\w'’-]*)")
+_INITIAL_AFTER_DOT = re.compile(r"(?<![\w.])(?P<name>[A-Z][a-z]{2,}[\w'’-]*)\.(?:[A-Z]\.?){1,2}(?![\w.])")
 _INITIAL_BEFORE = re.compile(r"(?<![\w.])[A-Z]\.[ \t]?(?:[A-Z]\.[ \t]?)?([A-Z][a-z]+)\b")
 # The second word sits in a lookahead so pairs overlap: "patient maria lopez" tries
 # "patient maria" and then "maria lopez".
@@ -252,6 +254,17 @@ def _initials(text: str) -> Iterator[Hit]:
             yield Hit(match.start(), match.end(), "PERSON", 0.65)
 
 
+def _joined_initials(text: str, english: frozenset[str]) -> Iterator[Hit]:
+    """Initials written onto a name ("K.I.Thankachan", "Sri.A.Saleem", "Anandagopan.K"): the
+    form of a person's name in much of South Asian writing. The name word must not be
+    English, so "U.S.Army" or "Sec.Treasury" stay."""
+    for pattern in (_INITIALS_ONTO, _INITIAL_AFTER_DOT):
+        for match in pattern.finditer(text):
+            word = match.group("name")
+            if word.lower() not in _NOT_NAMES and not is_english(word.lower(), english):
+                yield Hit(match.start(), match.end(), "PERSON", 0.6)
+
+
 def _gazetteer_pairs(text: str, doc: Any, english: frozenset[str]) -> Iterator[Hit]:
     first, last = given_names(), surnames()
     tokens = _tokens_by_start(doc)
@@ -403,6 +416,7 @@ def name_finders(english: frozenset[str]) -> tuple[Any, ...]:
     def pairs(text: str, doc: Any = None) -> Iterator[Hit]:
         yield from _gazetteer_pairs(text, doc, english)
         yield from _cued(text, english)
+        yield from _joined_initials(text, english)
 
     def proper(text: str, doc: Any = None) -> Iterator[Hit]:
         return _proper_nouns(text, doc, english) if english else iter(())

@@ -121,6 +121,22 @@ class TestContract:
         assert [(e.start, e.end, e.type) for e in merged] == [(0, 9, "B"), (10, 12, "C")]
 
 
+class TestNameForms:
+    @pytest.mark.parametrize("text,value", [
+        ("2 K.I.Thankachan, Aged 53 Years, Trustee of the church", "K.I.Thankachan"),
+        ("Petitioner: Anandagopan.K, Aged 72 Years", "Anandagopan.K"),
+        ("the sister of PW1, Sri.A.Saleem, the husband", "A.Saleem"),
+    ])
+    def test_initials_written_onto_a_name(self, general: Detector, text: str, value: str) -> None:
+        """Initials joined to a name with dots and no space are a person's name."""
+        assert _covered(general, text, value)
+
+    def test_initials_onto_an_english_word_are_not_a_name(self, general: Detector) -> None:
+        """'S.H.O.Office' or 'Sec.Treasury' is an abbreviation, not a person."""
+        text = "Forwarded to the S.H.O.Office and Sec.Treasury today."
+        assert not any(e.type == "PERSON" for e in general.detect(text))
+
+
 class TestObfuscationFamilies:
     @pytest.mark.parametrize("text,value", [
         ("Please reply to maria.lopez at outlook dot com today", "maria.lopez at outlook dot com"),
