@@ -241,10 +241,12 @@ def legal_references(text: str, entities: list[Entity], context: KeepContext) ->
     for entity in entities:
         value = text[entity.start:entity.end].strip()
         # Inside a reporter citation, numbers are volumes and pages, not zip codes or phones.
-        if entity.type in _SOFT | _NUMERIC and any(s <= entity.start and entity.end <= e for s, e in citations):
+        if entity.type in _SOFT | _NUMERIC and _only_citations(text, entity, citations):
             continue
-        # "the High Court of [Delhi]": the seat of a court identifies nobody.
-        if entity.type == "LOCATION" and _COURT_SEAT.search(text, max(0, entity.start - 40), entity.start):
+        # "the High Court of [Delhi]": the seat of a court identifies nobody, whatever NER called it.
+        if (entity.type in {"LOCATION", "PERSON", "ORGANIZATION"}
+                and _COURT_SEAT.search(text, max(0, entity.start - 40), entity.start)
+                and len(_WORD.findall(value)) <= 3):
             continue
         if entity.type in _SOFT and entity.type not in {"STREET_ADDRESS", "TITLE"}:
             court = _COURT.match(text, entity.start, entity.end)
@@ -261,6 +263,20 @@ def legal_references(text: str, entities: list[Entity], context: KeepContext) ->
             continue
         out.append(entity)
     return out
+
+
+def _only_citations(text: str, entity: Entity, citations: list[tuple[int, int]]) -> bool:
+    """The span is reporter citations and what joins them ("3 SCC 350 8. (2014) 12 SCC 696"):
+    no word of three letters or more is left once the citations are taken out."""
+    inside = [(max(s, entity.start), min(e, entity.end)) for s, e in citations if s < entity.end and entity.start < e]
+    if not inside:
+        return False
+    rest, position = [], entity.start
+    for s, e in sorted(inside):
+        rest.append(text[position:s])
+        position = max(position, e)
+    rest.append(text[position:entity.end])
+    return not re.search(r"[^\W\d_]{3,}", " ".join(rest))
 
 
 def _precedent_spans(text: str, citations: list[tuple[int, int]]) -> list[tuple[int, int]]:

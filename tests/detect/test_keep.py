@@ -107,6 +107,11 @@ class TestLegalReferences:
             assert kept in out
         assert "Venkatachalam" not in out
 
+    def test_a_list_of_citations_stays_whole(self) -> None:
+        """Numbered citations in a title-cased list are not an address, whatever NER says."""
+        text = "Citations: 6. Air 1979 Sc 551 7. (2000) 3 Scc 350 8. (2014) 12 Scc 696 9. (2005) 11 Scc 189"
+        assert _redact(text, "legal") == text
+
     def test_court_then_a_case_name_keeps_only_the_court(self) -> None:
         out = _redact("This Court in Dhanalakshmi Ramaswamy's case took a narrower view.", "legal")
         assert "Court" in out and "Dhanalakshmi" not in out
