@@ -319,7 +319,11 @@ def defined_terms(text: str, entities: list[Entity], context: KeepContext) -> li
         words = _WORD.findall(text[entity.start:entity.end])
         if entity.type in _SOFT and entity.type not in {"DATE_TIME", "STREET_ADDRESS", "LOCATION"}:
             term = _normal_term(text[entity.start:entity.end])
-            if term in terms or _singular(term) in terms or _ordinary(words, context, text):
+            if term in terms or _singular(term) in terms:
+                continue
+            # "the Commonwealth of Massachusetts": WordNet knows both words, but "X of Y" with a
+            # capital Y names a place or a body; only a definition in the text keeps it.
+            if not _OF_NAME.search(text, entity.start, entity.end) and _ordinary(words, context, text):
                 continue
         if _determined_common_noun(text, entity, words, context):
             continue

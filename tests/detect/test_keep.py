@@ -158,6 +158,13 @@ class TestGoverningLawAndDates:
         out = _redact(self.GOVERNED, "finance")
         assert "New York" not in out and "Fennimore" not in out
 
+    def test_x_of_y_in_drafted_text_is_not_an_ordinary_phrase(self) -> None:
+        """WordNet knows "Commonwealth" and "Massachusetts"; "X of Y" still names a place."""
+        text = ("Borrower shall comply with the Code as in effect in the Commonwealth of Massachusetts hereunder, "
+                "and shall repay all Credit Extensions.")
+        out = _redact(text, "finance")
+        assert "Massachusetts" not in out and "Credit Extensions" in out
+
     def test_contract_date_stays_but_a_birth_date_goes(self) -> None:
         text = "This Agreement is dated March 3, 2019. The guarantor, born on 14 July 1961, signs it."
         out = _redact(text, "finance")
