@@ -61,6 +61,9 @@ _ROLE_ONLY_LINE = re.compile(rf"^[\W\d_]*(?:(?i:{_ROLES})(?:\(s\)|/s)?[\W\d_]*)+
 _FOR_BEFORE = re.compile(r"\b(?:for|counsel|advocates?|adv)\b[\s.]*(?:the[ \t]+)?$", re.IGNORECASE)
 _TITLE_WORDS = frozenset("of and the through by its rep ors anr others another".split())
 
+_NOTICE_TO = re.compile(r"(?im)\b(?:if[ \t]+to|with[ \t]+a[ \t]+copy[ \t]+to|copy[ \t]+to)\b[^\n:]{0,60}:[ \t]*$")
+_LINE = re.compile(r"(?m)^([^\n]*)$")
+_NOTICE_STOP = re.compile(r"(?i)(?:attn|attention|fax|facsimile|tel|telephone|phone|e-?mail|with\s+a\s+copy|if\s+to)\b")
 _ATTENTION = re.compile(r"\b(?:Attention|Attn)[ \t]*\.?[ \t]*:[ \t]*([A-Z][^\n,;:]{1,60}?)(?=[ \t]*(?:[\n,;]|$|"
                         r"\b(?:Address|Fax|Facsimile|Tel|Telephone|Phone|E-?mail|with\s+a\s+copy)\b))")
 _ADDRESS = re.compile(r"\bAddress[ \t]*:[ \t]*([^\n]{3,200}?)(?=[ \t]*(?:\n|$|\b(?:Fax|Facsimile|Tel|Telephone|"
@@ -80,6 +83,8 @@ def structure_entities(text: str, entities: list[Entity]) -> list[Entity]:
     if _VERSUS_ALONE.search(text):
         found.extend(_around_versus(text, entities))
     found.extend(_labeled_parties(text, entities))
+    if _NOTICE_TO.search(text):
+        found.extend(_notice_addresses(text))
     if "Att" in text:
         found.extend(Entity(m.start(1), m.end(1), "PERSON", 0.7, "privroute-notice") for m in _ATTENTION.finditer(text))
     if "Address" in text:
@@ -88,6 +93,28 @@ def structure_entities(text: str, entities: list[Entity]) -> list[Entity]:
     if "/" in text:
         found.extend(Entity(m.start(1), m.end(1), "PERSON", 0.7, "privroute-signature") for m in _SIGNED.finditer(text))
     return found
+
+
+def _notice_addresses(text: str) -> list[Entity]:
+    """A notice block set out on lines: ``If to Borrower:`` (or ``with a copy to:``), the
+    addressee's line, then its address lines up to ``Attn``/``Fax``/``Email``/``Tel``."""
+    out = []
+    for match in _NOTICE_TO.finditer(text):
+        lines = list(_LINE.finditer(text, match.end() + 1))[:8]
+        if len(lines) < 2:
+            continue
+        # lines[0] is the addressee (a firm, often a party); its address follows.
+        block = []
+        for line in lines[1:]:
+            value = line.group(1).strip()
+            if not value or _NOTICE_STOP.match(value) or len(value) > 90:
+                break
+            block.append(line)
+        else:
+            block = []  # no Attn/Fax/Email line closes it: not a notice block
+        if block:
+            out.append(Entity(block[0].start(1), block[-1].end(1), "STREET_ADDRESS", 0.7, "privroute-notice"))
+    return out
 
 
 def _labeled_parties(text: str, entities: list[Entity]) -> list[Entity]:

@@ -219,6 +219,15 @@ class TestStructure:
         out = _redact("The principle was settled in Hardwicke v. Penrose Mills (2013) 2 SCC 77.", "legal")
         assert "Hardwicke" in out
 
+    def test_notice_block_set_out_on_lines(self) -> None:
+        """Under "If to X:", the lines after the addressee's up to Attn/Fax are its address."""
+        text = ("Notices. If to Lender :\nHarrowgate Capital , L . P .\nSILO Center , Nahal Zimra\n"
+                "Two Quillfeather Executive Park\nAttn : Mr . Oswin Trelawney\nFax : ( 617 ) 243 - 2601\n")
+        out = _redact(text, "finance")
+        for leaked in ("SILO", "Zimra", "Quillfeather", "Trelawney"):
+            assert leaked not in out
+        assert "If to Lender" in out
+
     def test_notice_and_signature_blocks(self) -> None:
         text = ("If to Borrower: Attention: Quillon Abernethy-Strand\nAddress: Rm. 701, Lane 100, Tianlin Road, "
                 "Shanghai\nBy: /s/ Ignatius Q. Marchbanks\nName: Ignatius Q. Marchbanks\nTitle: President")
