@@ -113,6 +113,9 @@ _DETERMINED = re.compile(r"(?<![\w'’])(?:the|this|that|such|each|any|every|all
 _HEADING_LEAD = re.compile(r"(?:\b(?:article|section|clause|schedule|exhibit|chapter|part|annex)\s*"
                            r"[\dIVXLCivxlc.\s]{0,12})$", re.IGNORECASE)
 _ROMAN = re.compile(r"^[IVXLC]+$")
+# A heading is a short line; a longer all-capital line is a shouted clause (waivers,
+# jurisdiction), whose places are places.
+_HEADING_WORDS = 16
 
 # In a document a place is kept unless a residence cue ties it to someone.
 _RESIDENCE_CUE = re.compile(
@@ -380,7 +383,7 @@ def headings(text: str, entities: list[Entity], context: KeepContext) -> list[En
             line = text[line_start:len(text) if line_end < 0 else line_end]
             words = _WORD.findall(text[entity.start:entity.end])
             if (_HEADING_LEAD.search(text, max(0, entity.start - 30), entity.start)
-                    or (not any(c.islower() for c in line) and len(_WORD.findall(line)) >= 2
+                    or (not any(c.islower() for c in line) and 2 <= len(_WORD.findall(line)) <= _HEADING_WORDS
                         and _ordinary(words, context, text))):
                 continue
         out.append(entity)

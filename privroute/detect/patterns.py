@@ -428,6 +428,8 @@ def _address_hits(text: str) -> Iterator[Hit]:
 def _addresses(text: str) -> Iterator[Hit]:
     for hit in _address_hits(text):
         yield Hit(hit.start, _grow(text, hit.end), hit.type, hit.score)
+    for match in _SHOUTED_POLITY.finditer(text):
+        yield Hit(match.start(1), match.end(1), "LOCATION", 0.6)
     for match in _STATE_ZIP.finditer(text):
         yield Hit(match.start(), match.end(), "ZIP_CODE", 0.6)
     for match in _ZIP.finditer(text):
@@ -436,6 +438,13 @@ def _addresses(text: str) -> Iterator[Hit]:
     for match in _UK_POSTCODE.finditer(text):
         if any(ch.isdigit() for ch in match.group()[:4]):
             yield Hit(match.start(), match.end(), "ZIP_CODE", 0.6)
+
+
+# Contracts shout their jurisdiction clauses ("COURTS LOCATED IN THE STATE OF CALIFORNIA"),
+# where the NER reads no place; the words after "STATE OF" are one, up to a function word.
+_SHOUT_WORD = r"(?!(?:AND|OR|BUT|FOR|THE|IN|OF|WITHOUT|WITH|AS|TO|ON|AT|BY|SHALL|WILL|IS|ARE|ANY)\b)[A-Z]{2,}"
+_SHOUTED_POLITY = re.compile(rf"\b(?:STATE|COMMONWEALTH|REPUBLIC|KINGDOM|PROVINCE|COUNTY|CITY)[ \t]+OF[ \t]+"
+                             rf"({_SHOUT_WORD}(?:[ \t]+{_SHOUT_WORD})?)\b")
 
 
 # ---------------------------------------------------------------- encoded values

@@ -165,6 +165,12 @@ class TestGoverningLawAndDates:
         out = _redact(text, "finance")
         assert "Massachusetts" not in out and "Credit Extensions" in out
 
+    def test_shouted_jurisdiction_clause_loses_its_places(self) -> None:
+        """A long all-capital clause is not a heading: "STATE OF X" there is a place."""
+        text = ("EACH PARTY SUBMITS TO THE EXCLUSIVE JURISDICTION OF THE STATE AND FEDERAL COURTS LOCATED IN "
+                "THE COMMONWEALTH OF MASSACHUSETTS , BUT IF FOR ANY REASON THE BANK IS DENIED ACCESS .")
+        assert "MASSACHUSETTS" not in _redact(text, "finance")
+
     def test_contract_date_stays_but_a_birth_date_goes(self) -> None:
         text = "This Agreement is dated March 3, 2019. The guarantor, born on 14 July 1961, signs it."
         out = _redact(text, "finance")
