@@ -55,8 +55,8 @@ class LanguagePack:
     ``vocabulary(nlp)``: the language's ordinary words, lower case (a capitalised
     word outside it is taken for a name); ``recognizers(language, vocabulary)``:
     extra Presidio recognizers; ``context``: extra context words per Presidio
-    recognizer class; ``keep(text, entities)``: the language's keep rules, run
-    before the document steps. A language without a pack (a pipeline named in
+    recognizer class; ``keep(text, entities, keep_context, rule_names)``: the
+    language's keep rules, run before the document steps. A language without a pack (a pipeline named in
     ``detect.models``) gets spaCy's entities and the language-free patterns.
     """
 
@@ -67,7 +67,7 @@ class LanguagePack:
     vocabulary: Callable[[Any], frozenset[str]] | None = None
     recognizers: Callable[[str, frozenset[str]], list[Any]] | None = None
     context: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    keep: Callable[[str, list[Any]], list[Any]] | None = None
+    keep: Callable[[str, list[Any], Any, Sequence[str]], list[Any]] | None = None
 
 
 PACKS: dict[str, tuple[str, str]] = {
@@ -118,6 +118,10 @@ _WORDS = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?")
 _MIN_LETTERS = 12
 """Below this many letters a segment is not judged (``Hi``, ``Thanks!``)."""
 _GLUE_SHARE = 0.15
+_STAY_SHARE = 0.08
+"""A line of a document with this share of the document language's grammar words stays in it."""
+_LINE_WORDS = 6
+"""Lower-case words a line of a longer text needs to be judged on its own."""
 _SURE = 0.9
 _LINGUA_SURE = 0.5
 _LINGUA_CHARS = 2000
@@ -138,17 +142,26 @@ def _lingua() -> Any:
     return LanguageDetectorBuilder.from_languages(*languages).with_low_accuracy_mode().build()
 
 
+def _lower_words(text: str) -> list[str]:
+    """The words written in lower case: names and acronyms say nothing of the language."""
+    return [w for w in _WORDS.findall(text[:_LINGUA_CHARS]) if w[0].islower()]
+
+
+def _glue_share(text: str, code: str) -> float:
+    """The share of grammar words of ``code`` among the lower-case words of ``text``."""
+    glue = _GLUE.get(code)
+    words = _lower_words(text)
+    if not glue or not words:
+        return 0.0
+    return sum(1 for w in words if w in glue or re.split("['’]", w)[0] in glue) / len(words)
+
+
 def identify(text: str, covered: Sequence[str] = ("en", "fr")) -> str | None:
     """The ISO 639-1 code of ``text``'s language, or None when it cannot be told."""
     words = [w.casefold() for w in _WORDS.findall(text[:_LINGUA_CHARS])]
     if sum(len(w) for w in words) < _MIN_LETTERS:
         return None
-    scored = []
-    for code in covered:
-        glue = _GLUE.get(code)
-        if glue:
-            shares = sum(1 for w in words if w in glue or w.split("'")[0].split("’")[0] in glue)
-            scored.append((shares / len(words), code))
+    scored = [(_glue_share(text, code), code) for code in covered if code in _GLUE]
     best_glue = max(scored) if scored else (0.0, "")
     values = _lingua().compute_language_confidence_values(text[:_LINGUA_CHARS])
     top = values[0] if values else None
@@ -217,7 +230,12 @@ def _segments(text: str, config: "DetectConfig") -> tuple[Segment, ...]:
         judged = [(0, len(text), whole)]
     else:
         for start, end in lines:
-            judged.append((start, end, identify(text[start:end], covered)))
+            line = text[start:end]
+            # A line of names ("M. J. Turner, conseiller") is read in its neighbours' language.
+            found = identify(line, covered) if len(_lower_words(line)) >= _LINE_WORDS else None
+            if found != whole and whole is not None and _glue_share(line, whole) >= _STAY_SHARE:
+                found = whole  # a line that still uses the document's grammar words is in its language
+            judged.append((start, end, found))
         # Undetermined lines take the language of the line before (else after, else the whole text's).
         known = [lang for _, _, lang in judged if lang is not None]
         if not known:

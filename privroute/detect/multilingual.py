@@ -97,9 +97,14 @@ class MultilingualDetector:
         from .presidio import merge_overlaps
 
         if self.config.propagate:
-            reader = self._for("en" if any(p.language == "en" for p in parts) else parts[0].language)
-            context, names = reader.keep_context
-            entities = entities + propagate(text, entities, context, names)
+            # A word is chased only where every language present calls it a name ("Cour" is
+            # not English, but it is French): each reader's propagation, intersected.
+            found: set[Entity] | None = None
+            for code in dict.fromkeys(p.language for p in parts):
+                context, names = self._for(code).keep_context
+                mine = set(propagate(text, entities, context, names))
+                found = mine if found is None else found & mine
+            entities = entities + sorted(found or ())
         return merge_overlaps(entities)
 
 

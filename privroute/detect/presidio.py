@@ -198,7 +198,7 @@ class PresidioDetector:
         if self._entities is None or {"TITLE", "ORGANIZATION"} & set(self._entities):
             people = signature_blocks(text, people, self._stop_words)
         if self._pack.keep is not None:
-            people = self._pack.keep(text, list(merge_overlaps(people)))
+            people = self._pack.keep(text, list(merge_overlaps(people)), self._keep, self.config.keep)
         people = refine(text, merge_overlaps(people), self.config.keep, self.config.propagate, self._keep,
                         self._given)
         if self._entities is not None:

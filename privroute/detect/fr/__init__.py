@@ -52,14 +52,15 @@ def _recognizers(language: str, vocabulary: frozenset[str]) -> list[Any]:
 
     return [
         make_finder_recognizer("privroute-fr-patterns", FRENCH_PATTERN_TYPES, french_pattern_finders(), language),
-        make_finder_recognizer("privroute-fr-names", ("PERSON",), french_name_finders(given_names()), language),
+        make_finder_recognizer("privroute-fr-names", ("PERSON",), french_name_finders(given_names(), vocabulary),
+                               language),
     ]
 
 
-def _keep(text: str, entities: list[Any]) -> list[Any]:
+def _keep(text: str, entities: list[Any], context: Any, rules: Any) -> list[Any]:
     from .keep import french_keep
 
-    return french_keep(text, entities)
+    return french_keep(text, entities, context, rules)
 
 
 FRENCH = LanguagePack(

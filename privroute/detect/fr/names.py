@@ -70,5 +70,19 @@ def _hyphenated(given: frozenset[str]) -> object:
     return find
 
 
-def french_name_finders(given: frozenset[str]) -> tuple[object, ...]:
-    return (_civility_names, _hyphenated(given))
+_INITIALED = re.compile(rf"(?<![\w.’'])((?:[{_UPPER}]\s?\.\s?(?:-\s?[{_UPPER}]\s?\.\s?)?){{1,3}})"
+                        rf"((?:{_PARTICLE}\s*)?{_CAPWORD})")
+
+
+def _initialed(vocabulary: frozenset[str]) -> object:
+    """``I. Jamieson``, ``J.-A. Mackenzie``: initials before a word that is not an ordinary French word."""
+    def find(text: str) -> Iterator[Hit]:
+        for match in _INITIALED.finditer(text):
+            word = re.split(r"[\s'’-]", match.group(2).strip())[-1]
+            if len(word) >= 2 and word.casefold() not in vocabulary and not word.isupper():
+                yield Hit(match.start(), match.end(), "PERSON", 0.7)
+    return find
+
+
+def french_name_finders(given: frozenset[str], vocabulary: frozenset[str] = frozenset()) -> tuple[object, ...]:
+    return (_civility_names, _hyphenated(given), _initialed(vocabulary))
