@@ -18,7 +18,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
@@ -196,7 +196,7 @@ class Router:
         messages, from_string = to_messages(prompt, max_chars=self.policy.limits.max_prompt_chars)
         per_message = tuple(self._detect(m.content) for m in messages)
         joined, shifted = _join(messages, per_message)
-        decision = decide(self.policy, joined, shifted)
+        decision = _language_gate(self.policy, messages, decide(self.policy, joined, shifted))
         return _Analysis(messages, per_message, decision, from_string)
 
     def classify(self, prompt: Prompt) -> Decision:
@@ -329,6 +329,21 @@ class StreamingRoute:
             yield from self._deltas
         else:
             yield from self._restorer.restore_all(self._deltas)
+
+
+def _language_gate(policy: Policy, messages: Sequence[Message], decision: Decision) -> Decision:
+    """Text in a language the policy does not cover: answered locally, refused, or read as English, as it says."""
+    from .detect.lang import UNKNOWN_REASON, needs_identification, uncovered_languages
+
+    config = policy.detect
+    if not needs_identification(config) or not any(uncovered_languages(m.content, config) for m in messages):
+        return decision
+    action = decision.action
+    if config.unknown_language == "block":
+        action = "block"
+    elif config.unknown_language == "local" and action != "block":
+        action = "local"
+    return replace(decision, action=action, reasons=(*decision.reasons, UNKNOWN_REASON))
 
 
 def _join(messages: Sequence[Message], per_message: Sequence[Sequence[Entity]]) -> tuple[str, tuple[Entity, ...]]:
