@@ -174,6 +174,9 @@ class DetectConfig(_Strict):
         return value
 
 
+_DETECT_DEFAULTS = DetectConfig()
+
+
 class RuleCondition(_Strict):
     """All given conditions must hold for the rule to match."""
 
@@ -362,7 +365,7 @@ class Policy(_Strict):
             exclude["audit"] = {"url"}
         defaults = {name for name in ("keep", "propagate", "languages", "unknown_language", "identify_language",
                                       "models")
-                    if getattr(self.detect, name) == DetectConfig.model_fields[name].default}
+                    if getattr(self.detect, name) == getattr(_DETECT_DEFAULTS, name)}
         if defaults:
             exclude["detect"] = defaults
         local_defaults = {name for name in ("workers", "deadline_s", "on_overflow")

@@ -10,7 +10,8 @@ primary language) and says what happens to text in any other
 * ``block``: the prompt is refused.
 
 A text is cut into segments at line breaks; each segment long enough to judge is
-identified (``identify``), shorter ones take their neighbours' language, and
+identified (``identify``), shorter ones take the language of the line before
+(after a blank line: of the line after), and
 neighbours in the same language are joined, so an English question about a
 French document is read by both pipelines. A policy may also fix the language
 (``identify_language: false``): every text is then taken to be in its primary
@@ -244,6 +245,8 @@ def _segments(text: str, config: "DetectConfig") -> tuple[Segment, ...]:
             filled, previous = [], None
             following = _following(judged)
             for (start, end, lang), after in zip(judged, following):
+                if not text[start:end].strip():
+                    previous = None  # a blank line starts a paragraph: it goes with what follows
                 lang = lang or previous or after
                 filled.append((start, end, lang))
                 previous = lang

@@ -111,16 +111,25 @@ def _place_kept(text: str, entity: Entity, places: Sequence[Entity]) -> bool:
     return True
 
 
+_CIVILITY_WORDS = frozenset("m mm mme mmes mlle mlles me mes dr pr monsieur madame mademoiselle messieurs mesdames "
+                            "maître maîtres sir lord lady dame".split())
+
+
+def _no_name_after_civility(value: str) -> bool:
+    """Only civilities, or civilities before lower-case words: "Madame", "Mme la rapporteure"."""
+    words = [w for w in _WORD.findall(value) if w.casefold() not in _CIVILITY_WORDS]
+    return not any(w[0].isupper() for w in words)
+
+
 def french_keep(text: str, entities: Sequence[Entity], context: Any, rules: Sequence[str] = ()) -> list[Entity]:
     chosen = set(rules)
-    places = [e for e in entities if e.type in ("LOCATION", "STREET_ADDRESS", "ZIP_CODE")]
-    out = []
+    survivors = []
     for entity in entities:
         if entity.type not in _SOFT or entity.source == _ANCHORED:
-            out.append(entity)
+            survivors.append(entity)
             continue
         value = text[entity.start:entity.end]
-        if not any(c.isupper() for c in value):
+        if _no_name_after_civility(value):
             continue  # French writes names, places and institutions' names with a capital
         civil = _CIVILITY_BEFORE.search(text, max(0, entity.start - 12), entity.start) is not None
         if not civil and ({"public_bodies", "legal_references"} & chosen) and _institution(value):
@@ -130,7 +139,10 @@ def french_keep(text: str, entities: Sequence[Entity], context: Any, rules: Sequ
             continue
         if not civil and entity.type != "LOCATION" and _ordinary(value, text, context):
             continue
-        if entity.type == "LOCATION" and "general_places" in chosen and _place_kept(text, entity, places):
-            continue
-        out.append(entity)
-    return out
+        survivors.append(entity)
+    if "general_places" not in chosen:
+        return survivors
+    # Judged after the rest: "la Cour siège à Strasbourg" is no longer a place beside a place.
+    places = [e for e in survivors if e.type in ("LOCATION", "STREET_ADDRESS", "ZIP_CODE")]
+    return [e for e in survivors if not (e.type == "LOCATION" and e.source != _ANCHORED
+                                         and _place_kept(text, e, places))]
