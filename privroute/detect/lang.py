@@ -107,23 +107,36 @@ def needs_identification(config: "DetectConfig") -> bool:
 
 # ---------------------------------------------------------------- identification
 
-# Grammar words: frequent, short, and rare in the other covered languages.
+# Grammar words: frequent, short, and telling. English and French are the languages
+# privroute reads; the others are there so that their grammar words are not taken for a
+# covered language's ("de", "la", "que", "in" are shared).
 _GLUE: dict[str, frozenset[str]] = {
-    "en": frozenset("the of and to in is that for on with by as was be are this it from or at which i you my your "
-                    "what how why who can do does did please me we our have has not".split()),
-    "fr": frozenset("le la les des du de d l un une et est à au aux en dans pour par sur pas que qui ne se ce "
-                    "il elle ils sont été avec son sa ses leur cette je vous nous quel quelle comment "
-                    "pourquoi".split()),
+    "en": frozenset("the of and to is that for with by was be are this it from or at which you my your what how why "
+                    "who can do does did please me we our have has not his her he she they their had were been would "
+                    "will an there than about into also no am but in on a i so if all just get got here some any".split()),
+    "fr": frozenset("le la les des du de d l un une et est à au aux en dans pour par sur pas que qui ne se ce il elle "
+                    "ils sont été avec son sa ses leur cette je vous nous quel quelle comment pourquoi".split()),
+    "de": frozenset("der die das und ist nicht ein eine einen dem den des mit für auf sich auch zu im vom zum zur wir "
+                    "ich sie er es wie was sind wird werden wurde hat haben bitte können von in".split()),
+    "es": frozenset("el los las y es del por con para una pero como más está son fue ser al lo mi su sus qué cómo "
+                    "usted de la que en se un".split()),
+    "it": frozenset("il lo gli e è di della del che per con una sono non come più anche nel alla questo questa mi ti "
+                    "la un si".split()),
+    "pt": frozenset("o os as e é do da dos das em no na com para uma não que por mais como você seu sua um se".split()),
+    "nl": frozenset("de het een en is van dat die niet op met voor zijn ook maar als bij naar er wat ik je".split()),
 }
 _WORDS = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?")
 _MIN_LETTERS = 12
 """Below this many letters a segment is not judged (``Hi``, ``Thanks!``)."""
 _GLUE_SHARE = 0.15
+_GLUE_WORDS = 3
+"""Grammar words decide from this many lower-case words on."""
+_LINGUA_WORDS = 5
+"""Without grammar words, lingua judges from this many lower-case words on (names and forms say nothing)."""
 _STAY_SHARE = 0.08
 """A line of a document with this share of the document language's grammar words stays in it."""
 _LINE_WORDS = 6
 """Lower-case words a line of a longer text needs to be judged on its own."""
-_SURE = 0.9
 _LINGUA_SURE = 0.5
 _LINGUA_CHARS = 2000
 # Languages lingua chooses among: the EU's, its neighbours' and the world's most written.
@@ -143,9 +156,14 @@ def _lingua() -> Any:
     return LanguageDetectorBuilder.from_languages(*languages).with_low_accuracy_mode().build()
 
 
+_ADDRESSES = re.compile(r"\S*(?:://|@|www\.|\.(?:com|org|net)\b)\S*", re.IGNORECASE)
+
+
 def _lower_words(text: str) -> list[str]:
-    """The words written in lower case: names and acronyms say nothing of the language."""
-    return [w for w in _WORDS.findall(text[:_LINGUA_CHARS]) if w[0].islower()]
+    """The words not written capitalised, outside URLs and e-mails: names, acronyms and
+    addresses say nothing of the language."""
+    plain = _ADDRESSES.sub(" ", text[:_LINGUA_CHARS])
+    return [w.casefold() for w in _WORDS.findall(plain) if not w[0].isupper()]
 
 
 def _glue_share(text: str, code: str) -> float:
@@ -157,24 +175,33 @@ def _glue_share(text: str, code: str) -> float:
     return sum(1 for w in words if w in glue or re.split("['’]", w)[0] in glue) / len(words)
 
 
-def identify(text: str, covered: Sequence[str] = ("en", "fr")) -> str | None:
-    """The ISO 639-1 code of ``text``'s language, or None when it cannot be told."""
-    words = [w.casefold() for w in _WORDS.findall(text[:_LINGUA_CHARS])]
-    if sum(len(w) for w in words) < _MIN_LETTERS:
-        return None
-    scored = [(_glue_share(text, code), code) for code in covered if code in _GLUE]
-    best_glue = max(scored) if scored else (0.0, "")
+def _lingua_guess(text: str) -> str | None:
     values = _lingua().compute_language_confidence_values(text[:_LINGUA_CHARS])
-    top = values[0] if values else None
-    top_code = top.language.iso_code_639_1.name.lower() if top is not None else None
-    if best_glue[0] >= _GLUE_SHARE and (top_code in covered or top is None or top.value < _SURE
-                                        or len(words) < 8):
-        # Grammar words of a covered language, and no certainty of another.
-        return top_code if top_code in covered and top_code != best_glue[1] and top.value >= _SURE \
-            else best_glue[1]
-    if top is not None and top.value >= _LINGUA_SURE:
-        return top_code
-    return None
+    if not values or values[0].value < _LINGUA_SURE:
+        return None
+    return values[0].language.iso_code_639_1.name.lower()
+
+
+def identify(text: str, covered: Sequence[str] = ("en", "fr")) -> str | None:
+    """The ISO 639-1 code of ``text``'s language, or None when it cannot be told.
+
+    Grammar words decide when there are enough of them (a covered language wins a
+    tie); lingua judges the rest: other scripts, and languages without a word list.
+    """
+    letters = [c for c in text[:_LINGUA_CHARS] if c.isalpha()]
+    if len(letters) < _MIN_LETTERS:
+        return None
+    if sum(1 for c in letters if ord(c) < 0x250) < len(letters) / 2:
+        return _lingua_guess(text)  # another script: lingua tells them apart reliably
+    words = _lower_words(text)
+    if len(words) >= _GLUE_WORDS:
+        ranked = sorted(((_glue_share(text, code), code in covered, code) for code in _GLUE), reverse=True)
+        share, _, code = ranked[0]
+        if share >= _GLUE_SHARE:
+            return code
+    if len(words) < _LINGUA_WORDS:
+        return None
+    return _lingua_guess(text)
 
 
 @dataclass(frozen=True)
