@@ -69,14 +69,13 @@ def main(argv: list[str] | None = None) -> int:
                 started = time.perf_counter()
                 privroute.redact(text, policy=policies[code])
                 times[code].append((time.perf_counter() - started) * 1000)
-    print(f"policies fr={policies['fr']} en={policies['en']}: {count} pieces of ~{args.chars} characters per language, {args.rounds} rounds")
+    print(f"policies fr={policies['fr']} en={policies['en']}: {count} pieces of ~{args.chars} characters per "
+          f"language, {args.rounds} rounds")
+    stats = {code: (statistics.median(v), _percentile(v, 0.95), statistics.fmean(v)) for code, v in times.items()}
     for code in ("en", "fr"):
-        values = times[code]
-        print(f"  {code}: p50 {statistics.median(values):.1f} ms, p95 {_percentile(values, 0.95):.1f} ms, "
-              f"mean {statistics.fmean(values):.1f} ms")
-    ratio50 = statistics.median(times["fr"]) / statistics.median(times["en"])
-    ratio95 = _percentile(times["fr"], 0.95) / _percentile(times["en"], 0.95)
-    print(f"  French / English: {ratio50:.2f}x at p50, {ratio95:.2f}x at p95")
+        print("  {}: p50 {:.1f} ms, p95 {:.1f} ms, mean {:.1f} ms".format(code, *stats[code]))
+    print("  French / English: {:.2f}x at p50, {:.2f}x at p95".format(
+        *(fr / en for fr, en in zip(stats["fr"][:2], stats["en"][:2], strict=True))))
     return 0
 
 

@@ -426,9 +426,8 @@ Redactor = Callable[[str], tuple[str, Sequence[Any]]]
 def evaluate(examples: Sequence[Example], policy: Any = "general", *, categories: Sequence[str] = (),
              roles: LabelRoles | None = None, show_misses: bool = False) -> EvalReport:
     """Redact every example as ``privroute.redact`` does under ``policy`` and score the result."""
-    from .router import Router
-
     from .detect.lang import dominant_language
+    from .router import Router
 
     router = Router(policy)
     router.detector  # build the detector (and load spaCy) before timing anything

@@ -42,7 +42,7 @@ from ..errors import MissingDependency
 if TYPE_CHECKING:
     from ..policy import DetectConfig
 
-__all__ = ["PACKS", "LanguagePack", "Segment", "UNKNOWN_REASON", "dominant_language", "identify", "language_pack",
+__all__ = ["PACKS", "UNKNOWN_REASON", "LanguagePack", "Segment", "dominant_language", "identify", "language_pack",
            "model_for", "needs_identification", "segments", "uncovered_languages"]
 
 UNKNOWN_REASON = "unknown-language"
@@ -113,7 +113,8 @@ def needs_identification(config: "DetectConfig") -> bool:
 _GLUE: dict[str, frozenset[str]] = {
     "en": frozenset("the of and to is that for with by was be are this it from or at which you my your what how why "
                     "who can do does did please me we our have has not his her he she they their had were been would "
-                    "will an there than about into also no am but in on a i so if all just get got here some any".split()),
+                    "will an there than about into also no am but in on a i so if all just get got here some "
+                    "any".split()),
     "fr": frozenset("le la les des du de d l un une et est à au aux en dans pour par sur pas que qui ne se ce il elle "
                     "ils sont été avec son sa ses leur cette je vous nous quel quelle comment pourquoi".split()),
     "de": frozenset("der die das und ist nicht ein eine einen dem den des mit für auf sich auch zu im vom zum zur wir "

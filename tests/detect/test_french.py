@@ -153,8 +153,8 @@ class TestLanguages:
     def test_detect_many_matches_detect(self) -> None:
         detector = detector_for(load_policy(PUBLIC).detect)
         texts = ["Le requérant, M. Jean Dupont, est né le 3 mars 1975.", "Email jane@example.com today.",
-                 "What did M. Dupont claim?\nLe requérant, M. Jean Dupont, habite à Lyon depuis 1990 avec sa "
-                 "famille et travaille pour la commune.\n", ""]
+                 ("What did M. Dupont claim?\nLe requérant, M. Jean Dupont, habite à Lyon depuis 1990 avec sa "
+                  "famille et travaille pour la commune.\n"), ""]
         assert detector.detect_many(texts) == [detector.detect(t) for t in texts]
 
 

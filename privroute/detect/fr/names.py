@@ -24,8 +24,8 @@ _UPPER = "A-ZÀ-ÖØ-Ý"
 _CIVILITY = (r"(?:(?:MM|Mmes|Mlles|Mme|Mlle|Mes|Me|M|Dr|Drs|Pr|Mgr)(?:\s?\.)?|Monsieur|Madame|Mademoiselle|Messieurs|"
              r"Mesdames|Ma[îi]tres?|Docteur|Professeur|Sir|Lord|Lady|Dame)")
 _INITIAL = rf"[{_UPPER}](?:[a-z]{{0,2}})?\s?\.(?:\s?-\s?[{_UPPER}]\s?\.)?"
-_PARTICLE = r"(?:de\s+la|de\s+l['’]|d['’]|de|du|des|van\s+der|van\s+den|van|von|der|den|da|di|dos|das|del|della|Le|La|" \
-            r"Ben|Al|El|ter|ten|zu|af)"
+_PARTICLE = (r"(?:de\s+la|de\s+l['’]|d['’]|de|du|des|van\s+der|van\s+den|van|von|der|den|da|di|dos|das|del|"
+             r"della|Le|La|Ben|Al|El|ter|ten|zu|af)")
 _CAPWORD = rf"[{_UPPER}][\w'’]*(?:\s?-\s?[{_UPPER}][\w'’]*)*"
 _NAME = (rf"(?:{_INITIAL}\s*)*(?:{_PARTICLE}\s*)?{_CAPWORD}"
          rf"(?:[ \t]+(?:{_PARTICLE}\s*)?{_CAPWORD}){{0,3}}")
