@@ -17,7 +17,7 @@ pytestmark = pytest.mark.fast
 _HASHES = {
     "general": "f96bbd5dc5352ad4d6312ec58b2d9643f878d09634c1fa277fd18814e50afe4d",
     "healthcare": "2e3cefb7864179c6f11100e8aba7a223c897e348b10858a88c36e2fb6cf33010",
-    "finance": "674cad289a425bfbf14b909eea70f4fa3e7c266e4ad68990297b6bd370c0034d",
+    "finance": "8e474e2598328f84ed1e72b03a4fcf3699356e7a79b9d9adb5172e736fea82e4",
     "legal": "4bdb7b067f5e48df33c67619e137bd2f36540e36bd6a1b0c698dfa7d85098ed8",
 }
 
