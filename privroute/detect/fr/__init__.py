@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..lang import LanguagePack
+from ..packs import LanguagePack
 
 __all__ = ["FRENCH", "french_words"]
 
