@@ -18,6 +18,7 @@ Hierarchy::
     ├── ModelNotFound (LookupError)         a local model name/path cannot be resolved
     ├── Blocked                             the policy forbids this prompt
     ├── DetectionError (RuntimeError)       the detector failed; nothing was sent
+    │   └── DetectionTimeout (TimeoutError) detection ran past its time budget; nothing was sent
     ├── AuditError (RuntimeError)           the audit record could not be written
     │   └── StoreUnavailable (ConnectionError)      the audit/budget database cannot be reached
     ├── BudgetExceeded                      a token/cost budget would be overrun
@@ -54,6 +55,7 @@ __all__ = [
     "ConfigurationError",
     "ContextOverflow",
     "DetectionError",
+    "DetectionTimeout",
     "EXIT_CODES",
     "FormatError",
     "FrontierTimeout",
@@ -185,6 +187,18 @@ class DetectionError(PrivrouteError, RuntimeError):
     """PII detection failed. Fail closed: nothing was sent."""
 
 
+class DetectionTimeout(DetectionError, TimeoutError):
+    """Detection ran past its time budget and was stopped. Fail closed: nothing was sent.
+
+    ``budget_s`` is the budget that ran out; the message names it and the text's
+    length, never the text.
+    """
+
+    def __init__(self, message: str, *, budget_s: float | None = None) -> None:
+        self.budget_s = budget_s
+        super().__init__(message)
+
+
 class AuditError(PrivrouteError, RuntimeError):
     """The audit record could not be written (or the chain does not verify)."""
 
@@ -277,6 +291,7 @@ HTTP_STATUS: dict[type[PrivrouteError], int] = {
     ModelNotFound: 500,
     Blocked: 403,
     DetectionError: 500,
+    DetectionTimeout: 422,  # not retried by clients (a 5xx would be): the same text would run out again
     AuditError: 503,
     BudgetExceeded: 429,
     QueueFull: 429,

@@ -310,6 +310,12 @@ class BudgetConfig(_Strict):
 
 class Limits(_Strict):
     max_prompt_chars: int = Field(1_000_000, ge=1)
+    detect_budget_s: float | None = Field(60.0, gt=0, le=3600)
+    """Wall-clock seconds detection may take for one request (all its messages) or one
+    batch document; past it the work stops (DetectionTimeout). None: no budget."""
+    on_detect_timeout: Literal["block", "local"] = "block"
+    """What a request whose detection ran out of time gets: ``block`` raises
+    DetectionTimeout, ``local`` sends it raw to the local model only. Never the frontier."""
 
 
 class Loosen(_Strict):

@@ -25,15 +25,20 @@ from typing import TYPE_CHECKING, Any, Union
 from .backends import Backend, Message, Usage
 from .classify import Decision, decide
 from .detect.base import Detector, Entity
+from .detect.deadline import check as check_deadline, time_budget
 from .dispatch import Backends, Dispatcher, Outcome, Prepared
-from .errors import Blocked, DetectionError, InputError, PrivrouteError
+from .errors import Blocked, DetectionError, DetectionTimeout, InputError, PrivrouteError
 from .policy import Policy, load_policy
 from .vault import Redaction, StreamRestorer, Vault
 
 if TYPE_CHECKING:
     from .audit import AuditStore, NullAudit
 
-__all__ = ["Prepared", "Prompt", "RouteResult", "Router", "StreamingRoute", "get_router", "to_messages"]
+__all__ = ["DETECTION_TIMEOUT_REASON", "Prepared", "Prompt", "RouteResult", "Router", "StreamingRoute",
+           "get_router", "to_messages"]
+
+DETECTION_TIMEOUT_REASON = "detection-timeout"
+"""The reason a decision carries when detection ran out of time and the policy routes such prompts local."""
 
 log = logging.getLogger("privroute")
 
@@ -192,9 +197,28 @@ class Router:
         except Exception as exc:  # fail closed, whatever the detector threw
             raise DetectionError(f"detector failed ({type(exc).__name__}); nothing was sent") from exc
 
+    def _detect_all(self, messages: Sequence[Message]) -> tuple[tuple[Entity, ...], ...]:
+        """Entities per message, under the policy's detection time budget for the whole request."""
+        found = []
+        with time_budget(self.policy.limits.detect_budget_s):
+            for message in messages:
+                check_deadline(len(message.content))  # also bounds a custom detector that never checks
+                found.append(self._detect(message.content))
+            check_deadline()
+        return tuple(found)
+
     def _analyse(self, prompt: Prompt) -> _Analysis:
         messages, from_string = to_messages(prompt, max_chars=self.policy.limits.max_prompt_chars)
-        per_message = tuple(self._detect(m.content) for m in messages)
+        try:
+            per_message = self._detect_all(messages)
+        except DetectionTimeout:
+            if self.policy.limits.on_detect_timeout != "local":
+                raise
+            # Unknown content goes where regulated content goes, raw, inside the trust boundary.
+            log.warning("detection ran past its budget; routing local as the policy says")
+            decision = Decision(action="local", sensitivity="regulated", reasons=(DETECTION_TIMEOUT_REASON,),
+                                policy=self.policy.name)
+            return _Analysis(messages, tuple(() for _ in messages), decision, from_string)
         joined, shifted = _join(messages, per_message)
         decision = _language_gate(self.policy, messages, decide(self.policy, joined, shifted))
         return _Analysis(messages, per_message, decision, from_string)
@@ -208,7 +232,7 @@ class Router:
         messages, from_string = to_messages(text, max_chars=self.policy.limits.max_prompt_chars)
         if not from_string:
             raise InputError("redact takes one text (str); route() takes chat messages")
-        entities = self._redactable(self._detect(messages[0].content))
+        entities = self._redactable(self._detect_all(messages)[0])
         return (vault or Vault()).redact(text, entities)
 
     def _redactable(self, entities: Sequence[Entity]) -> tuple[Entity, ...]:

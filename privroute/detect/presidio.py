@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import MissingDependency
 from .base import Entity
 from .chunk import pieces
+from .deadline import check as check_deadline
 from .engine import PRESIDIO_RENAMES, SPACY_LABELS, build_analyzer, post_filter
 from .lexicon import english_words
 from .document import refine
@@ -31,6 +32,7 @@ from .names import given_names, grow_people, signature_blocks, surnames
 from .nlp import model_lock, one_blas_thread, shared_nlp
 from .normalize import Normalized, normalize
 from .patterns import assemble_addresses, encoded_tokens
+from .runs import bound_runs
 
 if TYPE_CHECKING:
     from ..policy import DetectConfig
@@ -91,7 +93,7 @@ class PresidioDetector:
                                                           self._english, extra, self._pack.context)
         self._entities = list(config.entities) or None
         self._allow = frozenset(value.strip().casefold() for value in config.allow_list if value.strip())
-        # Only the NLP pass is serialised (the regex recognizers are thread-safe).
+        # One chunk at a time per spaCy pipeline, handed out fairly between callers (turns.py).
         self._nlp_lock = model_lock(config.spacy_model)
 
     def __repr__(self) -> str:
@@ -107,14 +109,19 @@ class PresidioDetector:
             raise TypeError(f"detect() needs a str, not {type(text).__name__}")
         if not text.strip():
             return ()
+        check_deadline(len(text))
         if len(text) <= CHUNK_CHARS:
-            return self._detect_one(text)
-        # spaCy refuses texts over its max_length, and long texts are paragraphs
-        # anyway: detect chunk by chunk, cut at line breaks (else white space).
+            with self._nlp_lock:
+                return self._detect_one(text)
+        # Chunk by chunk, cut at line breaks (else white space): every step's cost is
+        # then bounded by the chunk, the deadline is checked between chunks, and the
+        # shared pipeline changes hands between them (turns.py).
         entities: list[Entity] = []
         for start, piece in pieces(text, CHUNK_CHARS):
-            entities.extend(Entity(e.start + start, e.end + start, e.type, e.score, e.source)
-                            for e in self._detect_one(piece))
+            check_deadline(len(text))
+            with self._nlp_lock:
+                found = self._detect_one(piece)
+            entities.extend(Entity(e.start + start, e.end + start, e.type, e.score, e.source) for e in found)
         return merge_overlaps(entities)
 
     def detect_many(self, texts: Sequence[str]) -> list[tuple[Entity, ...]]:
@@ -139,22 +146,31 @@ class PresidioDetector:
             return results
         language = self.config.language
         # Every Doc is built under the pipeline's lock, then analysed outside it.
+        check_deadline(sum(len(text) for _, text, _ in batch))
         with self._nlp_lock, one_blas_thread():
-            artifacts = [found for _, found in self._nlp_engine.process_batch(
-                [normalized.text for _, _, normalized in batch], language, batch_size=PIPE_BATCH)]
+            artifacts = []
+            for _, found in self._nlp_engine.process_batch(
+                    [bound_runs(normalized.text) for _, _, normalized in batch], language, batch_size=PIPE_BATCH):
+                artifacts.append(found)
+                check_deadline()
         for (index, text, normalized), nlp_artifacts in zip(batch, artifacts, strict=True):
-            results[index] = self._with_encoded(text, self._finish(
-                text, normalized, self._analyze(normalized.text, nlp_artifacts)))
+            check_deadline(len(text))
+            with self._nlp_lock:  # a decoded blob inside goes through spaCy again
+                results[index] = self._with_encoded(text, self._finish(
+                    text, normalized, self._analyze(normalized.text, nlp_artifacts)))
         return results
 
     def _normalize(self, text: str) -> Normalized:
         return normalize(text) if self.config.normalize else Normalized(text, text)
 
     def _detect_one(self, text: str, *, nested: bool = False) -> tuple[Entity, ...]:
+        """One chunk; the caller holds the pipeline's turn (``_nlp_lock``)."""
         if not text.strip():
             return ()
         normalized = self._normalize(text)
-        entities = self._finish(text, normalized, self._analyze(normalized.text))
+        check_deadline(len(text))
+        entities = self._finish(text, normalized, self._analyze(normalized.text, locked=True))
+        check_deadline(len(text))
         return entities if nested else self._with_encoded(text, entities)
 
     def _with_encoded(self, text: str, entities: tuple[Entity, ...]) -> tuple[Entity, ...]:
@@ -164,11 +180,17 @@ class PresidioDetector:
                   if (inner := self._detect_one(decoded, nested=True))]
         return merge_overlaps([*entities, *hidden]) if hidden else entities
 
-    def _analyze(self, text: str, artifacts: Any = None) -> list[Any]:
+    def _analyze(self, text: str, artifacts: Any = None, *, locked: bool = False) -> list[Any]:
         language = self.config.language
         if artifacts is None:
-            with self._nlp_lock, one_blas_thread():
-                artifacts = self._nlp_engine.process_text(text, language)
+            # spaCy reads a copy with overlong runs cut (runs.py); offsets are the same.
+            if locked:
+                with one_blas_thread():
+                    artifacts = self._nlp_engine.process_text(bound_runs(text), language)
+            else:
+                with self._nlp_lock, one_blas_thread():
+                    artifacts = self._nlp_engine.process_text(bound_runs(text), language)
+            check_deadline(len(text))
         return self._analyzer.analyze(
             text, language, entities=self._entities, nlp_artifacts=artifacts, score_threshold=0.0
         )
@@ -209,7 +231,9 @@ class PresidioDetector:
 _OPENERS, _CLOSERS = "([{<", ")]}>"
 
 
-CHUNK_CHARS = 100_000
+CHUNK_CHARS = 10_000
+"""Longest text detected in one piece: bounds the work between two deadline checks and
+how long one caller holds the shared pipeline (spaCy also refuses texts over 1M)."""
 PIPE_BATCH = 32
 """Texts per spaCy ``nlp.pipe`` batch in ``detect_many``."""
 

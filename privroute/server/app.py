@@ -28,6 +28,7 @@ from ..errors import ConfigurationError, MissingDependency
 from ..policy import load_policy
 from ..router import Router
 from .config import ServeConfig, TenantConfig
+from .fairness import TenantFairness
 from .gate import LocalGate
 from .metrics import ProxyMetrics
 from .protocol import (
@@ -79,11 +80,12 @@ class _Tenant:
 class _Outcome:
     """What the access log and the metrics record for one request (no content)."""
 
-    __slots__ = ("tenant", "action", "status", "stream", "reasons", "relaying")
+    __slots__ = ("tenant", "action", "status", "stream", "reasons", "relaying", "release")
 
     def __init__(self) -> None:
         self.tenant, self.action, self.status, self.stream, self.reasons = "-", "none", 500, False, ()
         self.relaying = False
+        self.release: Any = None  # gives the tenant's in-flight place back, once
 
 
 class _Proxy:
@@ -97,6 +99,7 @@ class _Proxy:
                               on_change=lambda waiting, running: metrics.local_queue(waiting=waiting, running=running))
         self.tenants = {t.name: self._tenant(t, local, detector) for t in config.tenants}
         self.limiter: Any = None  # an anyio.CapacityLimiter, created inside the event loop
+        self.fairness = TenantFairness(config)
 
     def _tenant(self, config: TenantConfig, local: Backend | None, detector: Detector | None) -> _Tenant:
         policy = load_policy(config.policy)
@@ -126,6 +129,10 @@ class _Proxy:
 
     async def run(self, func: Any, *args: Any, **kwargs: Any) -> Any:
         return await anyio.to_thread.run_sync(lambda: func(*args, **kwargs), limiter=self.limiter)
+
+    async def run_for(self, tenant: _Tenant, func: Any, *args: Any, **kwargs: Any) -> Any:
+        """``run``, with detection under the server's budget and taking turns as this tenant."""
+        return await self.run(self.fairness.screened, tenant.config.name, func, *args, **kwargs)
 
     # ------------------------------------------------------------ helpers
 
@@ -160,6 +167,9 @@ class _Proxy:
         return b"".join(chunks)
 
     def finish(self, outcome: _Outcome, started: float) -> None:
+        if outcome.release is not None:
+            outcome.release()
+            outcome.release = None
         seconds = time.perf_counter() - started
         self.metrics.request_finished(tenant=outcome.tenant, action=outcome.action, status=outcome.status,
                                       stream=outcome.stream, seconds=seconds)
@@ -177,6 +187,7 @@ class _Proxy:
             body = await self.read_body(request)
             tenant = self.authenticate(request)
             outcome.tenant = tenant.config.name
+            outcome.release = self.fairness.admit(tenant.config, len(body), self.metrics)
             chat = parse_chat_request(body)
             outcome.stream = chat.stream
             if chat.model not in tenant.models:
@@ -187,7 +198,7 @@ class _Proxy:
                 response = await self.open_stream(tenant, chat, limit, outcome, started)
                 streaming = True
                 return response
-            result = await self.run(tenant.router.route, chat.chat_messages(), max_tokens=limit)
+            result = await self.run_for(tenant, tenant.router.route, chat.chat_messages(), max_tokens=limit)
             outcome.action, outcome.reasons, outcome.status = result.decision.action, result.decision.reasons, 200
             if result.usage is not None:
                 self.metrics.tokens(tenant=outcome.tenant, action=outcome.action,
@@ -237,7 +248,7 @@ class _Proxy:
             # The backend that answers (after any fallback), not the one first decided.
             return route, deltas, first, route.model
 
-        route, deltas, first, model = await self.run(start)
+        route, deltas, first, model = await self.run_for(tenant, start)
         outcome.action, outcome.reasons, outcome.status = route.decision.action, route.decision.reasons, 200
         headers = {**_decision_headers(route.decision), "cache-control": "no-cache", "x-accel-buffering": "no"}
         async def abandoned() -> None:

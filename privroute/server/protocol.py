@@ -22,6 +22,7 @@ from ..errors import (
     BudgetExceeded,
     ConfigurationError,
     DetectionError,
+    DetectionTimeout,
     FrontierTimeout,
     FrontierUnavailable,
     InputError,
@@ -236,6 +237,8 @@ def error_for(exc: BaseException) -> ApiError:
         kind, code = "upstream_error", "frontier_unavailable"
     elif isinstance(exc, BackendError):
         kind, code = "upstream_error", "backend_error"
+    elif isinstance(exc, DetectionTimeout):
+        kind, code = "invalid_request_error", "detection_timeout"
     elif isinstance(exc, DetectionError):
         kind, code = "server_error", "detection_failed"
     elif isinstance(exc, AuditError):

@@ -1,0 +1,62 @@
+"""What spaCy gets to read: the text with overlong whitespace-free runs cut.
+
+spaCy's tokenizer peels prefixes and suffixes off a whitespace-free run one
+character at a time, rescanning the rest of the run each time: a run of
+``((((``, ``\"\"\"\"``, ``,,,,``, ``&#&#`` or emoji costs time quadratic in its
+length (8 kB took about 7 s; the whole text is one such run). No word, name or
+identifier spaCy could label is anywhere near ``MAX_RUN`` characters, so every
+run longer than that is cut by turning one character in each ``MAX_RUN + 1``
+into a space, which bounds the tokenizer's work per character.
+
+The copy has exactly the original's length, so every offset spaCy reports is
+an offset into the text the recognizers read. Only spaCy reads the copy: the
+regex recognizers (URLs, e-mails, base64, long ids) still see the real runs.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["MAX_RUN", "bound_runs"]
+
+MAX_RUN = 64
+"""Longest whitespace-free run spaCy reads unchanged (e-mail local parts stop at 64,
+names and words long before; URLs and encoded blobs are the regex recognizers' job)."""
+
+MAX_SYMBOLS = 8
+"""Longest run of symbols (no letter, digit or white space) spaCy reads unchanged."""
+
+_LONG_RUN = re.compile(r"\S{%d,}" % (MAX_RUN + 1))
+# Symbols, each at most one space or tab from the next (``* * * *``, accents that NFKC
+# turns into a space and combining marks).
+_SYMBOL_RUN = re.compile(r"[^\w\s](?:[ \t]?[^\w\s]){%d,}" % MAX_SYMBOLS)
+
+
+def bound_runs(text: str) -> str:
+    """``text`` as spaCy should read it; same length, same offsets, linear time.
+
+    * every whitespace-free run longer than ``MAX_RUN`` gets a space every
+      ``MAX_RUN + 1`` characters (the tokenizer's quadratic case);
+    * a run of more than ``MAX_SYMBOLS`` symbols (rules ``=====``, ``((((``,
+      emoji strings, ``&#&#``, ``* * * *``) becomes spaces: spaCy would make a token of every
+      character, at several times the cost per character of prose, and there is
+      no name, place or date in it.
+
+    Returns ``text`` itself when nothing needs changing.
+    """
+    blanks: list[tuple[int, int]] = [match.span() for match in _SYMBOL_RUN.finditer(text)]
+    blanks.extend((position, position + 1) for match in _LONG_RUN.finditer(text)
+                  for position in range(match.start() + MAX_RUN, match.end(), MAX_RUN + 1))
+    if not blanks:
+        return text
+    blanks.sort()
+    pieces, start = [], 0
+    for begin, end in blanks:
+        if end <= start:
+            continue  # a cut inside a symbol run already blanked
+        begin = max(begin, start)
+        pieces.append(text[start:begin])
+        pieces.append(" " * (end - begin))
+        start = end
+    pieces.append(text[start:])
+    return "".join(pieces)
