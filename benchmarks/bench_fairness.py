@@ -70,8 +70,8 @@ def main() -> None:
     args = parser.parse_args()
 
     from privroute.backends import FakeBackend
-    from privroute.serve_config import hash_api_key, load_serve_config
-    from privroute.server import BackgroundServer, create_app
+    from privroute.server.config import hash_api_key, load_serve_config
+    from privroute.server.app import BackgroundServer, create_app
     from privroute.testing import OpenAIServer
 
     with OpenAIServer(lambda body: "ok") as upstream, tempfile.TemporaryDirectory() as folder:

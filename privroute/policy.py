@@ -374,8 +374,9 @@ class Policy(_Strict):
     def content_hash(self) -> str:
         """sha256 of the effective policy (after extends), for caching and audit."""
         # ``loosen``, ``audit.url``, the document settings (``detect.keep``,
-        # ``detect.propagate``), the language settings and the local worker settings
-        # (``local.workers``, ``deadline_s``, ``on_overflow``) join the hash only when used
+        # ``detect.propagate``), the language settings, the local worker settings
+        # (``local.workers``, ``deadline_s``, ``on_overflow``) and the detection budget
+        # (``limits.detect_budget_s``, ``on_detect_timeout``) join the hash only when used
         # or set away from their defaults, so existing policies keep their hash.
         exclude: dict[str, Any] = {"source": True}
         if not self.loosen:
@@ -387,10 +388,12 @@ class Policy(_Strict):
                     if getattr(self.detect, name) == getattr(_DETECT_DEFAULTS, name)}
         if defaults:
             exclude["detect"] = defaults
-        local_defaults = {name for name in ("workers", "deadline_s", "on_overflow")
-                          if getattr(self.local, name) == LocalConfig.model_fields[name].default}
-        if local_defaults:
-            exclude["local"] = local_defaults
+        for block, names in (("local", ("workers", "deadline_s", "on_overflow")),
+                             ("limits", ("detect_budget_s", "on_detect_timeout"))):
+            section = getattr(self, block)
+            unchanged = {name for name in names if getattr(section, name) == type(section).model_fields[name].default}
+            if unchanged:
+                exclude[block] = unchanged
         dumped = self.model_dump(mode="json", exclude=exclude)
         canonical = json.dumps(dumped, sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()
