@@ -17,7 +17,9 @@ sensitivity level for a rule's sensitivity. A change loosens when:
   recognizer dropped or narrowed, a keep rule added, propagation turned off, text in
   other languages read as English where it was kept local or refused, a language
   dropped (read as English now) or language identification turned off;
-* an audit trail the parent required is no longer required or disabled.
+* an audit trail the parent required is no longer required or disabled;
+* a prompt whose detection ran out of time goes local where the parent blocked it
+  (``limits.on_detect_timeout``).
 
 Policies are read through their attributes only: this module imports nothing from
 privroute, so ``policy.py`` can use it at load time.
@@ -234,6 +236,7 @@ def compare(before: Any, after: Any) -> tuple[Change, ...]:
         changes.append(Change("audit.required", str(a.required), str(b.required), a.required and not b.required))
     if a.path != b.path:
         changes.append(Change("audit.path", _show(a.path), _show(b.path), False))
+    changes.extend(_limits(before, after))
     for field in ("model", "base_url", "fallback"):
         if getattr(before.frontier, field) != getattr(after.frontier, field):
             changes.append(Change(f"frontier.{field}", _show(getattr(before.frontier, field)),
@@ -243,6 +246,21 @@ def compare(before: Any, after: Any) -> tuple[Change, ...]:
             changes.append(Change(f"local.{field}", _show(getattr(before.local, field)),
                                   _show(getattr(after.local, field)), False))
     return tuple(changes)
+
+
+def _limits(before: Any, after: Any) -> list[Change]:
+    """What a prompt whose detection ran out of time gets (``local`` protects less than
+    ``block``); the budget itself decides availability, not protection."""
+    a, b = getattr(before, "limits", None), getattr(after, "limits", None)
+    if a is None or b is None:
+        return []
+    changes = []
+    if a.on_detect_timeout != b.on_detect_timeout:
+        changes.append(Change("limits.on_detect_timeout", a.on_detect_timeout, b.on_detect_timeout,
+                              ACTION_PROTECTION[b.on_detect_timeout] < ACTION_PROTECTION[a.on_detect_timeout]))
+    if a.detect_budget_s != b.detect_budget_s:
+        changes.append(Change("limits.detect_budget_s", _show(a.detect_budget_s), _show(b.detect_budget_s), False))
+    return changes
 
 
 def loosenings(before: Any, after: Any) -> tuple[Change, ...]:

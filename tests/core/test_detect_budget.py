@@ -22,6 +22,8 @@ def budgeted(frontier: OpenAIServer, local_backend: Any) -> Any:
     def make(on_timeout: str) -> Router:
         policy = policy_with_frontier("general", frontier.url)
         policy["limits"] = {"detect_budget_s": 0.001, "on_detect_timeout": on_timeout}
+        if on_timeout == "local":  # protects less than the parent's block: declared
+            policy["loosen"] = [{"key": "limits.on_detect_timeout", "reason": "answer locally rather than refuse"}]
         return Router(policy, local=local_backend)
     return make
 
@@ -65,3 +67,5 @@ class TestOverBudgetFailsClosed:
         with pytest.raises(PolicyError, match="limits.on_detect_timeout"):
             load_policy({"name": "x", "limits": {"on_detect_timeout": "frontier"}})
         assert load_policy({"name": "x", "limits": {"detect_budget_s": None}}).limits.detect_budget_s is None
+        with pytest.raises(PolicyError, match="limits.on_detect_timeout: protects less"):
+            load_policy({"name": "x", "extends": "general", "limits": {"on_detect_timeout": "local"}})
