@@ -145,7 +145,8 @@ class PresidioDetector:
         if not batch:
             return results
         language = self.config.language
-        # Every Doc is built under the pipeline's lock, then analysed outside it.
+        # The Docs are built in one turn on the pipeline; each text is then analysed in a
+        # turn of its own (a decoded blob inside goes through spaCy again).
         check_deadline(sum(len(text) for _, text, _ in batch))
         with self._nlp_lock, one_blas_thread():
             artifacts = []
@@ -155,7 +156,7 @@ class PresidioDetector:
                 check_deadline()
         for (index, text, normalized), nlp_artifacts in zip(batch, artifacts, strict=True):
             check_deadline(len(text))
-            with self._nlp_lock:  # a decoded blob inside goes through spaCy again
+            with self._nlp_lock:
                 results[index] = self._with_encoded(text, self._finish(
                     text, normalized, self._analyze(normalized.text, nlp_artifacts)))
         return results
@@ -169,7 +170,7 @@ class PresidioDetector:
             return ()
         normalized = self._normalize(text)
         check_deadline(len(text))
-        entities = self._finish(text, normalized, self._analyze(normalized.text, locked=True))
+        entities = self._finish(text, normalized, self._analyze(normalized.text))
         check_deadline(len(text))
         return entities if nested else self._with_encoded(text, entities)
 
@@ -180,16 +181,13 @@ class PresidioDetector:
                   if (inner := self._detect_one(decoded, nested=True))]
         return merge_overlaps([*entities, *hidden]) if hidden else entities
 
-    def _analyze(self, text: str, artifacts: Any = None, *, locked: bool = False) -> list[Any]:
+    def _analyze(self, text: str, artifacts: Any = None) -> list[Any]:
+        """Presidio on one chunk; the caller holds the pipeline's turn (``_nlp_lock``)."""
         language = self.config.language
         if artifacts is None:
             # spaCy reads a copy with overlong runs cut (runs.py); offsets are the same.
-            if locked:
-                with one_blas_thread():
-                    artifacts = self._nlp_engine.process_text(bound_runs(text), language)
-            else:
-                with self._nlp_lock, one_blas_thread():
-                    artifacts = self._nlp_engine.process_text(bound_runs(text), language)
+            with one_blas_thread():
+                artifacts = self._nlp_engine.process_text(bound_runs(text), language)
             check_deadline(len(text))
         return self._analyzer.analyze(
             text, language, entities=self._entities, nlp_artifacts=artifacts, score_threshold=0.0

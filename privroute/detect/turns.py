@@ -101,16 +101,7 @@ class FairTurns:
                 self._waiting[key] = queue  # to the back of the round
             granted.set()
 
-    @contextlib.contextmanager
-    def turn(self, key: Hashable | None = None) -> Iterator[None]:
-        """``with turns.turn():`` run one chunk's work; the key defaults to :func:`turn_key`'s."""
-        self.acquire(current_key() if key is None else key)
-        try:
-            yield
-        finally:
-            self.release()
-
-    # threading.Lock's interface, so existing ``with model_lock(name):`` code keeps working.
+    # ``with turns:`` takes a turn under the key :func:`turn_key` set (threading.Lock's interface).
     def __enter__(self) -> "FairTurns":
         self.acquire(current_key())
         return self
