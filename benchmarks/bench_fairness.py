@@ -9,7 +9,8 @@ front of privroute.testing.OpenAIServer. In the same run:
 1. alone: ``quiet`` sends ``--requests`` ordinary prompts one after another;
 2. flooded: the same, while ``--flooders`` clients send ``noisy`` requests of
    ``--hostile-kb`` kB of hostile shapes back to back (6 clients by default, more
-   than its 4 places, so some are refused with 429 at once).
+   than its 4 places, so some are refused with 429 at once and wait its Retry-After,
+   as the OpenAI clients do).
 
 Printed: quiet's p50/p95 alone and flooded, their ratio (target: p95 within 2x), and
 the noisy tenant's answers by status. Timings and counts only, never prompt text.
@@ -92,7 +93,10 @@ def main() -> None:
 
             def flood() -> None:
                 while not stop.is_set():
-                    statuses[post(url, "noisy", text).status_code] += 1
+                    response = post(url, "noisy", text)
+                    statuses[response.status_code] += 1
+                    if response.status_code == 429:  # as the OpenAI clients do
+                        stop.wait(float(response.headers.get("retry-after", "1")))
 
             flooders = [threading.Thread(target=flood, daemon=True) for _ in range(args.flooders)]
             for thread in flooders:
