@@ -49,22 +49,24 @@ def current_key() -> Hashable:
 
 
 class FairTurns:
-    """One turn at a time, granted round-robin over keys. Not reentrant."""
+    """``slots`` turns at a time (one by default), granted round-robin over keys. Not reentrant."""
 
-    def __init__(self) -> None:
+    def __init__(self, slots: int = 1) -> None:
+        if slots < 1:
+            raise ValueError("FairTurns needs at least one slot")
         self._lock = threading.Lock()
-        self._busy = False
+        self._free = slots
         self._waiting: OrderedDict[Hashable, deque[threading.Event]] = OrderedDict()
 
     def __repr__(self) -> str:
         with self._lock:
-            return f"FairTurns(busy={self._busy}, waiting={sum(len(q) for q in self._waiting.values())})"
+            return f"FairTurns(free={self._free}, waiting={sum(len(q) for q in self._waiting.values())})"
 
     def acquire(self, key: Hashable = None) -> None:
         """Wait for a turn; raise DetectionTimeout if the current deadline passes first."""
         with self._lock:
-            if not self._busy:
-                self._busy = True
+            if self._free:
+                self._free -= 1
                 return
             granted = threading.Event()
             self._waiting.setdefault(key, deque()).append(granted)
@@ -83,8 +85,8 @@ class FairTurns:
             _deadline.check()  # raises: the deadline has passed
             # A clock that has not quite reached the deadline: queue again.
             with self._lock:
-                if not self._busy:
-                    self._busy = True
+                if self._free:
+                    self._free -= 1
                     return
                 self._waiting.setdefault(key, deque()).append(granted)
 
@@ -92,7 +94,7 @@ class FairTurns:
         """End a turn: hand it to the next key's oldest waiter, else free it."""
         with self._lock:
             if not self._waiting:
-                self._busy = False
+                self._free += 1
                 return
             key, queue = next(iter(self._waiting.items()))
             granted = queue.popleft()

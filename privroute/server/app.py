@@ -88,6 +88,13 @@ class _Outcome:
         self.release: Any = None  # gives the tenant's in-flight place back, once
 
 
+def _start_pool(pool: Any, configs: list[Any]) -> None:
+    try:
+        pool.start(configs)
+    except Exception as exc:  # the first long text starts a worker again, or fails closed
+        log.warning("detection workers did not start (%s)", type(exc).__name__)
+
+
 class _Proxy:
     def __init__(self, config: ServeConfig, *, local: Backend | None, detector: Detector | None,
                  metrics: ProxyMetrics) -> None:
@@ -97,14 +104,14 @@ class _Proxy:
         self.gate = LocalGate(concurrency=limits.local_concurrency, queue_size=limits.local_queue_size,
                               retry_after_s=limits.retry_after_s,
                               on_change=lambda waiting, running: metrics.local_queue(waiting=waiting, running=running))
+        self.fairness = TenantFairness(config)
         self.tenants = {t.name: self._tenant(t, local, detector) for t in config.tenants}
         self.limiter: Any = None  # an anyio.CapacityLimiter, created inside the event loop
-        self.fairness = TenantFairness(config)
 
     def _tenant(self, config: TenantConfig, local: Backend | None, detector: Detector | None) -> _Tenant:
         policy = load_policy(config.policy)
         audit = open_audit(policy.audit, url=self.config.database_url)
-        router = Router(policy, detector=detector, local=self.gate.wrap(local or local_from_config(policy.local)),
+        router = Router(policy, detector=detector or self.fairness.detector(policy.detect), local=self.gate.wrap(local or local_from_config(policy.local)),
                         audit=audit)
         models = (PROXY_MODEL,) + ((policy.frontier.model,) if policy.frontier.model else ())
         return _Tenant(config, router, models)
@@ -123,9 +130,18 @@ class _Proxy:
             except ConfigurationError:
                 log.warning("tenant %s: no frontier configured (policy frontier.base_url, OPENAI_BASE_URL or "
                             "OPENAI_API_KEY); its redact and frontier requests will fail", tenant.config.name)
+        pool = self.fairness.pool
+        if self.config.warm and pool is not None:
+            # The detection workers load spaCy beside the server rather than on the first long text.
+            configs = [tenant.router.policy.detect for tenant in self.tenants.values()]
+            threading.Thread(target=_start_pool, args=(pool, configs), name="privroute-detect-start",
+                             daemon=True).start()
         log.info("privroute proxy ready: %d tenant(s), auth %s", len(self.tenants),
                  "off (loopback)" if self.config.no_auth else "on")
-        yield
+        try:
+            yield
+        finally:
+            self.fairness.close()
 
     async def run(self, func: Any, *args: Any, **kwargs: Any) -> Any:
         return await anyio.to_thread.run_sync(lambda: func(*args, **kwargs), limiter=self.limiter)

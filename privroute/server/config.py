@@ -114,6 +114,11 @@ class ServeLimits(_Strict):
     detect_budget_s: float | None = Field(30.0, gt=0, le=3600)
     """Detection time budget per request; a tenant policy's ``limits.detect_budget_s`` can only
     shorten it. Past it the request fails closed as the policy says (DetectionTimeout, or local)."""
+    detect_processes: int = Field(1, ge=0, le=64)
+    """Worker processes that detect long texts (``offload_chars`` or more) outside the server's
+    GIL, one chunk at a time, round-robin over tenants; 0: every text is detected in process."""
+    offload_chars: int = Field(2000, ge=1)
+    """Texts at least this long go to the detection workers; shorter ones stay in process."""
 
     @property
     def free_threads(self) -> int:

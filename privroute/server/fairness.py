@@ -14,6 +14,11 @@ cannot starve another's.
   time, round-robin over tenants (``privroute.detect.turns``), so a tenant's long
   request yields to another tenant's between its chunks instead of holding the
   pipeline for the whole request.
+* **Long texts out of process**: texts of ``limits.offload_chars`` or more are
+  detected by ``limits.detect_processes`` worker processes (``privroute.detect.offload``),
+  taken one chunk at a time round-robin over tenants, so a tenant's long hostile texts
+  neither hold the server's GIL nor the in-process pipeline, and short requests of the
+  other tenants keep their pace.
 
 All of it runs on the event loop (admission) or in the worker thread that does the
 request's blocking work (budget and turns); nothing here sees request content.
@@ -22,12 +27,17 @@ request's blocking work (budget and turns); nothing here sees request content.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from ..detect.base import Detector
 from ..detect.deadline import time_budget
+from ..detect.offload import DetectionPool, OffloadingDetector
 from ..detect.turns import turn_key
 from .config import ServeConfig, TenantConfig
 from .protocol import ApiError
+
+if TYPE_CHECKING:
+    from ..policy import DetectConfig
 
 __all__ = ["TenantFairness"]
 
@@ -38,9 +48,22 @@ class TenantFairness:
     def __init__(self, config: ServeConfig) -> None:
         self.config = config
         self._in_flight: dict[str, int] = {tenant.name: 0 for tenant in config.tenants}
+        processes = config.limits.detect_processes
+        self.pool = DetectionPool(processes) if processes else None
 
     def __repr__(self) -> str:
         return f"TenantFairness(in_flight={self._in_flight})"
+
+    def detector(self, detect: "DetectConfig") -> Detector | None:
+        """The detector for a tenant policy's ``detect`` block: long texts in the worker
+        processes; None (the router's default, in process) without workers."""
+        if self.pool is None:
+            return None
+        return OffloadingDetector(detect, self.pool, min_chars=self.config.limits.offload_chars)
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.close()
 
     def in_flight(self, tenant: str) -> int:
         return self._in_flight.get(tenant, 0)

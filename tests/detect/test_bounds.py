@@ -43,6 +43,18 @@ class TestWhatSpacyReads:
         assert "Jane Roe" in seen and "Acme Corp" in seen and seen.endswith("end")
         assert "=" not in seen and "(" not in seen and "*" not in seen
 
+    def test_stretches_of_one_character_tokens_become_spaces(self) -> None:
+        for unit in ("1*", "a\t1\t", "Z\n", "(1) ", "a,"):
+            text = "Dear Jane Roe\n" + unit * 40 + "\nfrom Acme Corp"
+            seen = bound_runs(text)
+            assert seen.startswith("Dear Jane Roe") and seen.endswith("from Acme Corp"), unit
+            assert not seen[len("Dear Jane Roe"):-len("from Acme Corp")].strip(), unit
+
+    def test_initials_and_spaced_abbreviations_are_read_unchanged(self) -> None:
+        text = "J. R. R. Tolkien met A. B. Smith in the U . S . A . on 1 / 2 / 2020, see (a) and (b)."
+        assert bound_runs(text) is text
+
+
 class TestDeadline:
     def test_nested_budgets_only_shorten(self) -> None:
         assert current() is None
@@ -98,3 +110,17 @@ class TestFairTurns:
         with turns:  # free again
             pass
 
+
+    def test_several_slots_are_taken_before_anyone_waits(self) -> None:
+        turns = FairTurns(2)
+        turns.acquire("A")
+        turns.acquire("A")  # the second slot: no wait
+        with time_budget(0.05), pytest.raises(DetectionTimeout):
+            turns.acquire("B")  # both taken
+        turns.release()
+        with time_budget(5):
+            turns.acquire("B")  # a slot came back
+        turns.release()
+        turns.release()
+        with pytest.raises(ValueError):
+            FairTurns(0)
