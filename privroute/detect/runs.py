@@ -26,10 +26,16 @@ names and words long before; URLs and encoded blobs are the regex recognizers' j
 MAX_SYMBOLS = 8
 """Longest run of symbols (no letter, digit or white space) spaCy reads unchanged."""
 
+MIN_SINGLES = 32
+"""Shortest stretch of one-character tokens spaCy reads as spaces (see ``bound_runs``)."""
+
 _LONG_RUN = re.compile(r"\S{%d,}" % (MAX_RUN + 1))
 # Symbols, each at most one space or tab from the next (``* * * *``, accents that NFKC
 # turns into a space and combining marks).
 _SYMBOL_RUN = re.compile(r"[^\w\s](?:[ \t]?[^\w\s]){%d,}" % MAX_SYMBOLS)
+# One-character tokens (a letter or digit standing alone, or a symbol), white space between.
+_SINGLE = r"(?:(?<!\w)\w(?!\w)|[^\w\s])"
+_SINGLES_RUN = re.compile(r"%s(?:\s*%s){%d,}" % (_SINGLE, _SINGLE, MIN_SINGLES - 1))
 
 
 def bound_runs(text: str) -> str:
@@ -41,10 +47,15 @@ def bound_runs(text: str) -> str:
       emoji strings, ``&#&#``, ``* * * *``) becomes spaces: spaCy would make a token of every
       character, at several times the cost per character of prose, and there is
       no name, place or date in it.
+    * a stretch of ``MIN_SINGLES`` or more one-character tokens (``1*1*``,
+      ``a<tab>1<tab>``, one letter per line, ``(1) (1)``): a token for every character or
+      two, where prose has one for every five, so spaCy would take several times as
+      long as on prose; no name or place is one character long.
 
     Returns ``text`` itself when nothing needs changing.
     """
     blanks: list[tuple[int, int]] = [match.span() for match in _SYMBOL_RUN.finditer(text)]
+    blanks.extend(match.span() for match in _SINGLES_RUN.finditer(text))
     blanks.extend((position, position + 1) for match in _LONG_RUN.finditer(text)
                   for position in range(match.start() + MAX_RUN, match.end(), MAX_RUN + 1))
     if not blanks:
