@@ -103,7 +103,7 @@ def main() -> None:
     detect("Warm up the pipeline for Jane Roe.")
     units = candidates(args.quick)
     small, large = args.screen, 2 * args.screen
-    prose_small, prose_large = prose(small), prose(large)
+    prose_large = prose(large)
     print(f"screening {len(units)} shapes at {small} and {large} characters, each beside prose of the "
           "same length (a shared machine's load drifts: a ratio is only fair within one moment)")
     screened = []

@@ -12,9 +12,9 @@ worker processes with their own spaCy pipeline, taken one chunk at a time and
 round-robin over keys (the proxy's tenants, turns.py). A busy tenant's long texts then
 cost the serving process almost nothing, and the operating system shares the CPU
 between processes, with the workers at a lower priority (``WORKER_NICE``): when the CPU
-is short, short requests go first and long texts wait. The entities are the same as in process: the same detector runs on
-the same chunks (``presidio.CHUNK_CHARS``, cut by ``chunk.pieces``) and the results
-are merged the same way.
+is short, short requests go first and long texts wait. The entities are the same as
+in process: the same detector runs on the same chunks (``presidio.CHUNK_CHARS``, cut
+by ``chunk.pieces``) and the results are merged the same way.
 
 The detection budget (deadline.py) crosses over: the worker detects under the time
 the request has left and stops there by itself; a worker that has not answered a

@@ -111,8 +111,8 @@ class _Proxy:
     def _tenant(self, config: TenantConfig, local: Backend | None, detector: Detector | None) -> _Tenant:
         policy = load_policy(config.policy)
         audit = open_audit(policy.audit, url=self.config.database_url)
-        router = Router(policy, detector=detector or self.fairness.detector(policy.detect), local=self.gate.wrap(local or local_from_config(policy.local)),
-                        audit=audit)
+        router = Router(policy, detector=detector or self.fairness.detector(policy.detect),
+                        local=self.gate.wrap(local or local_from_config(policy.local)), audit=audit)
         models = (PROXY_MODEL,) + ((policy.frontier.model,) if policy.frontier.model else ())
         return _Tenant(config, router, models)
 
