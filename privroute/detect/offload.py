@@ -29,17 +29,14 @@ from __future__ import annotations
 
 import logging
 import os
-import pickle
-import select
 import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..errors import DetectionError, DetectionTimeout
+from ..errors import DetectionError, DetectionTimeout, LocalTimeout, LocalWorkerError
 from . import deadline as _deadline
 from .base import Entity
 from .chunk import pieces
@@ -62,54 +59,59 @@ GRACE_S = 5.0
 (it checks the deadline between steps; one step on a chunk takes well under this)."""
 
 
-def _serve(source: Any, sink: Any) -> None:
-    """A worker's loop: (config JSON, text, budget) in, entities or an error name out (pickles)."""
+def _serve(source: int, sink: int) -> None:
+    """A worker's loop: frames of (config JSON, text, budget) in, entities or an error name out."""
+    from ..backends.wire import FrameReader, write_frame
+    from ..errors import LocalWorkerError
     from ..policy import DetectConfig
     from .presidio import presidio_detector
 
+    reader = FrameReader(source)
     while True:
         try:
-            message = pickle.load(source)
-        except EOFError:
+            message = reader.read()
+        except LocalWorkerError:  # the server closed the pipe: stop
             return
-        if message is None:
-            return
-        config_json, text, budget_s = message
         try:
-            detector = presidio_detector(DetectConfig.model_validate_json(config_json))
-            with _deadline.time_budget(budget_s):
-                found = detector.detect(text)
-            answer: tuple[str, Any] = ("ok", [(e.start, e.end, e.type, e.score, e.source) for e in found])
+            detector = presidio_detector(DetectConfig.model_validate_json(message["config"]))
+            with _deadline.time_budget(message["budget_s"]):
+                found = detector.detect(message["text"])
+            answer: dict[str, Any] = {"ok": [[e.start, e.end, e.type, e.score, e.source] for e in found]}
         except DetectionTimeout as exc:
-            answer = ("timeout", exc.budget_s)
+            answer = {"timeout": exc.budget_s}
         except Exception as exc:  # the caller fails closed; only the type crosses (no text)
-            answer = ("error", type(exc).__name__)
-        pickle.dump(answer, sink, protocol=pickle.HIGHEST_PROTOCOL)
-        sink.flush()
+            answer = {"error": type(exc).__name__}
+        write_frame(sink, answer)
 
 
 class _Worker:
-    """One worker process, ``python -m privroute.detect.offload``, spoken to over its stdin/stdout.
+    """One worker process, ``python -m privroute.detect.offload``, spoken to in frames over its
+    stdin/stdout (``backends.wire``, as the local model's workers are).
 
     A plain subprocess rather than multiprocessing: nothing of the caller's ``__main__``
     is imported again, and no thread of a running server is forked.
     """
 
     def __init__(self) -> None:
-        root = str(Path(__file__).resolve().parents[2])  # the privroute the caller runs, first
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (root, os.environ.get("PYTHONPATH"))))}
-        self.process = subprocess.Popen([sys.executable, "-m", "privroute.detect.offload"], env=env,
-                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        from ..backends.wire import FrameReader
+        from ..backends.worker import child_env
 
-    def call(self, config_json: str, text: str, budget_s: float | None, wait_s: float | None) -> Any:
-        """The worker's answer; TimeoutError when none came within ``wait_s``, EOFError when it died."""
+        self.process = subprocess.Popen([sys.executable, "-m", "privroute.detect.offload"], env=child_env(),
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True,
+                                        start_new_session=True)  # a terminal's Ctrl-C goes to the server
         assert self.process.stdin is not None and self.process.stdout is not None
-        pickle.dump((config_json, text, budget_s), self.process.stdin, protocol=pickle.HIGHEST_PROTOCOL)
-        self.process.stdin.flush()
-        ready, _, _ = select.select([self.process.stdout], [], [], wait_s)
-        if not ready:
-            raise TimeoutError
-        return pickle.load(self.process.stdout)
+        os.set_blocking(self.process.stdin.fileno(), False)
+        self._reader = FrameReader(self.process.stdout.fileno())
+
+    def call(self, config_json: str, text: str, budget_s: float | None, wait_s: float | None) -> dict[str, Any]:
+        """The worker's answer; LocalTimeout when none came within ``wait_s``, LocalWorkerError when it died."""
+        from ..backends.wire import write_frame
+
+        assert self.process.stdin is not None
+        deadline = None if wait_s is None else time.monotonic() + wait_s
+        write_frame(self.process.stdin.fileno(), {"config": config_json, "text": text, "budget_s": budget_s},
+                    deadline)
+        return self._reader.read(deadline)
 
     def stop(self, *, kill: bool = False) -> None:
         if not kill:
@@ -180,12 +182,12 @@ class DetectionPool:
             try:
                 answer = worker.call(config_json, text, remaining,
                                      None if remaining is None else remaining + GRACE_S)
-            except TimeoutError:
+            except LocalTimeout:
                 worker.stop(kill=True)  # it did not stop by itself: the hard bound
                 worker = None
                 raise DetectionTimeout(f"detection stopped after its time budget of {limit.budget_s:g}s on "
                                        f"{len(text)} characters; nothing was sent", budget_s=limit.budget_s) from None
-            except (EOFError, OSError, pickle.UnpicklingError) as exc:
+            except LocalWorkerError as exc:
                 worker.stop(kill=True)
                 worker = None
                 raise DetectionError("a detection worker process died; nothing was sent") from exc
@@ -193,14 +195,14 @@ class DetectionPool:
                 self._give_back(worker)
         finally:
             self._turns.release()
-        status, value = answer
-        if status == "ok":
-            return tuple(Entity(*fields) for fields in value)
-        if status == "timeout":
+        if "ok" in answer:
+            return tuple(Entity(*fields) for fields in answer["ok"])
+        if "timeout" in answer:
             _deadline.check(len(text))  # the same message as in process
-            raise DetectionTimeout(f"detection stopped after its time budget of {value:g}s on {len(text)} "
-                                   "characters; nothing was sent", budget_s=value)
-        raise DetectionError(f"a detection worker failed ({value}); nothing was sent")
+            budget = answer["timeout"]
+            raise DetectionTimeout(f"detection stopped after its time budget of {budget:g}s on {len(text)} "
+                                   "characters; nothing was sent", budget_s=budget)
+        raise DetectionError(f"a detection worker failed ({answer.get('error')}); nothing was sent")
 
     def _take(self) -> _Worker:
         # The caller holds a turn, so at least one slot is free.
@@ -283,7 +285,7 @@ if __name__ == "__main__":  # a worker process (see _Worker)
     if hasattr(os, "nice"):
         os.nice(WORKER_NICE)
     # The answers get their own copy of stdout; anything a library prints goes to stderr.
-    _answers = os.fdopen(os.dup(1), "wb")
+    _answers = os.dup(1)
     os.dup2(2, 1)
     sys.stdout = sys.stderr
-    _serve(sys.stdin.buffer, _answers)
+    _serve(0, _answers)

@@ -32,7 +32,8 @@ class TestBatch:
         root = tmp_path / "in"
         for index in range(3):
             write(root / f"doc{index}.txt", f"Document {index}. {SENTENCE}\n")
-        write(root / "hostile.txt", f"{SENTENCE}\n" + hostile(96 * 1024))
+        # Hostile shapes, then more prose than any machine detects in the 1 s budget.
+        write(root / "hostile.txt", f"{SENTENCE}\n" + hostile(96 * 1024) + f"\n{SENTENCE}" * 4000)
         report = run_batch([root], tmp_path / "out", workers=workers, detect_budget_s=1.0)
         assert report.done == 3
         assert [path for path, _ in report.failed] == [str(root / "hostile.txt")]

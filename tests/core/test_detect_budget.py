@@ -41,9 +41,9 @@ class TestOverBudgetFailsClosed:
 
     def test_local_answers_locally_and_nothing_is_sent(self, budgeted: Any, frontier: OpenAIServer) -> None:
         router = budgeted("local")
-        # Words, not brackets: the local backend keeps the prompt's tail by an estimate of
-        # characters per token that a run of brackets would overflow.
-        words = f"Please ask {SECRET} about the invoice. " + "The weather report says rain again. " * 1500
+        # Words, and few enough of them for the local model's context (it refuses more): their
+        # detection still takes longer than the 1 ms budget.
+        words = f"Please ask {SECRET} about the invoice. " + "The weather report says rain again. " * 40
         result = router.route([{"role": "user", "content": words}], max_tokens=8)
         assert result.decision.action == "local" and result.decision.reasons == (DETECTION_TIMEOUT_REASON,)
         assert result.sent is None and result.backend == "local"

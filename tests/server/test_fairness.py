@@ -71,7 +71,7 @@ class TestProxy:
 
     def test_over_budget_local_goes_to_the_local_model_only(self, served: Any) -> None:
         url, upstream = served
-        text = f"Please ask {SECRET} about the invoice. " + "The weather report says rain again. " * 1000
+        text = f"Please ask {SECRET} about the invoice. " + "The weather report says rain again. " * 40
         response = post(url, "tight-local", text)
         assert response.status_code == 200, response.text
         assert response.headers["x-privroute-action"] == "local"
