@@ -26,7 +26,7 @@ names and words long before; URLs and encoded blobs are the regex recognizers' j
 MAX_SYMBOLS = 8
 """Longest run of symbols (no letter, digit or white space) spaCy reads unchanged."""
 
-MIN_SINGLES = 32
+MIN_SINGLES = 64
 """Shortest stretch of one-character tokens spaCy reads as spaces (see ``bound_runs``)."""
 
 _LONG_RUN = re.compile(r"\S{%d,}" % (MAX_RUN + 1))
