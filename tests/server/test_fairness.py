@@ -134,6 +134,23 @@ class TestProxy:
             assert [r.status_code for r in held] == [200, 200]
             assert post(url, "noisy", ORDINARY).status_code == 200  # places given back
 
+    @pytest.mark.parametrize("processes", [1, 0])
+    def test_long_texts_are_detected_in_a_worker_process(self, processes: int, upstream: OpenAIServer,
+                                                         local_backend: Any, tmp_path: Path) -> None:
+        """A long message goes to the detection worker (started by it: ``warm`` is off here) and is
+        redacted as in process; with no workers the proxy detects everything itself."""
+        upstream.reset()
+        app = create_app(serve_config(tmp_path, upstream.url, detect_processes=processes), local=local_backend)
+        text = f"Please ask {SECRET} about the invoice. " + "The weather report says rain again. " * 80
+        with BackgroundServer(app) as server:
+            response = post(server.url + "/v1", "quiet", text)
+            pool = app.state.proxy.fairness.pool
+            assert (pool.idle_workers if pool else 0) == processes
+        assert response.status_code == 200, response.text
+        assert response.headers["x-privroute-action"] == "redact"
+        sent = upstream.bodies_text()
+        assert len(upstream.requests) == 1 and "536-22-8147" not in sent and "<US_SSN_1>" in sent
+
     def test_config_refuses_limits_that_let_one_tenant_take_every_thread(self, tmp_path: Path) -> None:
         from privroute.errors import ConfigurationError
 
