@@ -24,7 +24,7 @@ MAX_RUN = 64
 names and words long before; URLs and encoded blobs are the regex recognizers' job)."""
 
 MAX_SYMBOLS = 8
-"""Longest run of symbols (no letter, digit or white space) spaCy reads unchanged."""
+"""Longest run of symbols (no letter, digit or white space; ``_`` is a symbol) spaCy reads unchanged."""
 
 MIN_SINGLES = 64
 """Shortest stretch of one-character tokens spaCy reads as spaces (see ``bound_runs``)."""
@@ -32,9 +32,14 @@ MIN_SINGLES = 64
 _LONG_RUN = re.compile(r"\S{%d,}" % (MAX_RUN + 1))
 # Symbols, each at most one space or tab from the next (``* * * *``, accents that NFKC
 # turns into a space and combining marks).
-_SYMBOL_RUN = re.compile(r"[^\w\s](?:[ \t]?[^\w\s]){%d,}" % MAX_SYMBOLS)
+# Connector punctuation (``_`` and its look-alikes) is a word character to ``re`` but a
+# token of its own to spaCy: a symbol here.
+_CONNECTORS = "_\u203f\u2040\u2054\ufe33\ufe34\ufe4d-\ufe4f\uff3f"
+_SYMBOL = r"(?:[^\w\s]|[%s])" % _CONNECTORS
+_LETTER = r"[^\W%s]" % _CONNECTORS
+_SYMBOL_RUN = re.compile(r"%s(?:[ \t]?%s){%d,}" % (_SYMBOL, _SYMBOL, MAX_SYMBOLS))
 # One-character tokens (a letter or digit standing alone, or a symbol), white space between.
-_SINGLE = r"(?:(?<!\w)\w(?!\w)|[^\w\s])"
+_SINGLE = r"(?:(?<!%s)%s(?!%s)|%s)" % (_LETTER, _LETTER, _LETTER, _SYMBOL)
 _SINGLES_RUN = re.compile(r"%s(?:\s*%s){%d,}" % (_SINGLE, _SINGLE, MIN_SINGLES - 1))
 
 
@@ -44,7 +49,7 @@ def bound_runs(text: str) -> str:
     * every whitespace-free run longer than ``MAX_RUN`` gets a space every
       ``MAX_RUN + 1`` characters (the tokenizer's quadratic case);
     * a run of more than ``MAX_SYMBOLS`` symbols (rules ``=====``, ``((((``,
-      emoji strings, ``&#&#``, ``* * * *``) becomes spaces: spaCy would make a token of every
+      blanks to fill in ``______``, emoji strings, ``&#&#``, ``* * * *``) becomes spaces: spaCy would make a token of every
       character, at several times the cost per character of prose, and there is
       no name, place or date in it.
     * a stretch of ``MIN_SINGLES`` or more one-character tokens (``1*1*``,
