@@ -6,7 +6,9 @@ from __future__ import annotations
 # prose of the same length, before the fix).
 HOSTILE_SHAPES = ("(", "[", '"', ",", "&#", "\U0001F600\u200d", "1/", "1*", "1^", "1-", "1+", "1\U0001F600",
                   " ;", " )", "Z~", "a,", "a/", "(1) ", "a\t1\t", "\u1fdf", "\uff63", "\u20af", "\u00ad",
-                  "\U0001F1FA\U0001F1F8", "\u0416,", "\na", "\u00e9~")
+                  "\U0001F1FA\U0001F1F8", "\u0416,", "\na", "\u00e9~",
+                  # found later, after the sector rules: leader runs (quadratic), connector punctuation
+                  "-", "_", ".", "\u2026", "\ufe34", "A1-")
 SECRET = "Jane Roe, SSN 536-22-8147"
 
 
