@@ -14,7 +14,8 @@ cost the serving process almost nothing, and the operating system shares the CPU
 between processes, with the workers at a lower priority (``WORKER_NICE``): when the CPU
 is short, short requests go first and long texts wait. The entities are the same as
 in process: the same detector runs on the same chunks (``presidio.CHUNK_CHARS``, cut
-by ``chunk.pieces``) and the results are merged the same way.
+by ``chunk.pieces``) and the results are merged the same way. A multilingual policy's
+detector (multilingual.py) reads a text as a whole, so its texts go to a worker whole.
 
 The detection budget (deadline.py) crosses over: the worker detects under the time
 the request has left and stops there by itself; a worker that has not answered a
@@ -268,8 +269,12 @@ class OffloadingDetector:
             raise TypeError(f"detect() needs a str, not {type(text).__name__}")
         if len(text) < self.min_chars:
             return self.inner.detect(text)
-        from .presidio import CHUNK_CHARS, merge_overlaps
+        from .presidio import CHUNK_CHARS, PresidioDetector, merge_overlaps
 
+        if not isinstance(self.inner, PresidioDetector):
+            # A multilingual detector reads the whole text (its segments, names carried from
+            # one to another): the text goes whole, so the entities stay the same.
+            return self.pool.detect(self._config_json, text)
         entities: list[Entity] = []
         for start, piece in pieces(text, CHUNK_CHARS):
             _deadline.check(len(text))
