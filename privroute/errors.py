@@ -12,7 +12,9 @@ Hierarchy::
     │   ├── FormatError                     a document cannot be read as its type claims (batch)
     │   ├── MappingError                    a batch mapping file or its key is unusable
     │   ├── BatchUsageError                 a batch cannot start as asked (bad OUTDIR, options, key)
-    │   └── ContextOverflow                 the prompt does not fit the local model's context (n_ctx)
+    │   ├── ContextOverflow                 the prompt does not fit the local model's context (n_ctx)
+    │   └── LanguageNotCovered              redact() on text in a language the policy neither reads
+    │                                       nor lets be read as English (unknown_language)
     ├── ConfigurationError (ValueError)     a needed destination or setting is missing
     ├── MissingDependency (ImportError)     an optional extra is not installed
     ├── ModelNotFound (LookupError)         a local model name/path cannot be resolved
@@ -62,6 +64,7 @@ __all__ = [
     "FrontierUnavailable",
     "HTTP_STATUS",
     "InputError",
+    "LanguageNotCovered",
     "LocalTimeout",
     "LocalWorkerError",
     "MalformedResponse",
@@ -131,6 +134,19 @@ class MappingError(InputError):
 
 class BatchUsageError(InputError):
     """The batch cannot start as asked (exit code 2): bad OUTDIR, options or key."""
+
+
+class LanguageNotCovered(InputError):
+    """Text to redact is in a language the policy does not read, and its ``unknown_language``
+    is ``local`` or ``block``: redacting it with another language's detector would leak.
+    ``languages`` are the identified codes (ISO 639-1, '' when unknown), ``action`` the policy's."""
+
+    def __init__(self, languages: Sequence[str], action: str) -> None:
+        self.languages = tuple(languages)
+        self.action = action
+        named = ", ".join(code or "unidentified" for code in self.languages)
+        super().__init__(f"text in a language the policy does not cover ({named}); its unknown_language is "
+                         f"{action!r}, so it is not redacted here (route() answers it {'locally' if action == 'local' else 'with a refusal'})")
 
 
 class ContextOverflow(InputError):

@@ -232,6 +232,9 @@ class Router:
         messages, from_string = to_messages(text, max_chars=self.policy.limits.max_prompt_chars)
         if not from_string:
             raise InputError("redact takes one text (str); route() takes chat messages")
+        from .detect.lang import refuse_uncovered
+
+        refuse_uncovered(messages[0].content, self.policy.detect)  # route() can answer it locally; redact() cannot
         entities = self._redactable(self._detect_all(messages)[0])
         return (vault or Vault()).redact(text, entities)
 

@@ -26,7 +26,8 @@ from ..detect import detector_for
 from ..detect.base import Entity
 from ..detect.chunk import detect_documents
 from ..detect.deadline import time_budget
-from ..errors import ConfigurationError, DetectionTimeout, MissingDependency, PrivrouteError
+from ..detect.lang import refuse_uncovered
+from ..errors import ConfigurationError, DetectionTimeout, LanguageNotCovered, MissingDependency, PrivrouteError
 from ..policy import Policy
 from ..vault import ISSUED_TOKEN
 from .formats import Extracted, FormatError, FormatOptions, format_for
@@ -112,7 +113,10 @@ def run_jobs(policy: Policy, jobs: Sequence[Job]) -> list[Analysed]:
             results[index] = Analysed(job.key, reason=f"unsupported type {job.suffix!r}")
             continue
         try:
-            ready.append((index, fmt.extract(job.data, job.options)))
+            extracted = fmt.extract(job.data, job.options)
+            if not job.verify:  # a document in a language the policy does not read fails, as route() would not send it
+                refuse_uncovered("\n".join(extracted.strings), policy.detect)
+            ready.append((index, extracted))
         except Exception as exc:  # noqa: BLE001 - worded by _failure, without content
             results[index] = _failure(job.key, exc)
     groups = [ready] if len(ready) <= 1 else [ready, *([item] for item in ready)]
@@ -142,7 +146,7 @@ def _failure(key: int, exc: Exception) -> Analysed:
     if isinstance(exc, DetectionTimeout):
         budget = f" of {exc.budget_s:g}s" if exc.budget_s is not None else ""
         return Analysed(key, reason=f"detection timed out: over the time budget{budget} per document")
-    if isinstance(exc, (FormatError, MissingDependency)):
+    if isinstance(exc, (FormatError, MissingDependency, LanguageNotCovered)):
         return Analysed(key, reason=str(exc))
     if isinstance(exc, PrivrouteError):  # privroute's messages never quote content
         return Analysed(key, reason=f"detection failed ({exc})")

@@ -119,7 +119,7 @@ Progress = Callable[[int, int, float], None]
 
 
 def redact_files(
-    inputs: Sequence[str | os.PathLike[str]],
+    inputs: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     *,
     out_dir: str | os.PathLike[str],
     policy: Any = "general",
@@ -136,6 +136,8 @@ def redact_files(
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'options'}: {e['msg']}" for e in exc.errors())
         raise BatchUsageError(f"invalid batch options ({problems})") from None
+    if isinstance(inputs, (str, os.PathLike)):
+        inputs = [inputs]  # one path, not a sequence of one-character paths
     loaded = load_policy(policy)
     return _Batch(inputs, Path(out_dir), loaded, opts, progress).run()
 

