@@ -136,10 +136,39 @@ def run_jobs(policy: Policy, jobs: Sequence[Job]) -> list[Analysed]:
             continue
         for (index, extracted), entities in zip(group, found, strict=True):
             job = jobs[index]
+            entities = with_field_entities(policy, extracted, entities)
             results[index] = (Analysed(job.key, residual=residual_pii(extracted.strings, entities)) if job.verify
                               else Analysed(job.key, extracted, entities))
     assert all(result is not None for result in results)
     return results  # type: ignore[return-value]
+
+
+def with_field_entities(policy: Policy, extracted: Extracted,
+                        entities: tuple[tuple[Entity, ...], ...]) -> tuple[tuple[Entity, ...], ...]:
+    """Each string under a personal field name (CSV column, JSON key) is one entity of the field's type.
+
+    The field says what the value is even when the value alone says nothing
+    (``4471123`` under ``mrn``); for ``--verify`` the same rule finds such a value
+    left in clear. Unknown fields keep what the text detector found.
+    """
+    config = policy.detect.fields
+    if not extracted.fields or not config.enabled:
+        return entities
+    from .detect.fields import FieldClassifier, type_values
+
+    only = policy.redact.entities
+    types = type_values(extracted.strings, extracted.fields, extracted.records,
+                        FieldClassifier.from_config(config.names, config.ignore))
+    out = []
+    for text, found, type_ in zip(extracted.strings, entities, types, strict=True):
+        if type_ is not None and (not only or type_ in only):
+            start = len(text) - len(text.lstrip())
+            end = len(text.rstrip())
+            if start < end:
+                found = tuple(sorted((*[e for e in found if e.end <= start or e.start >= end],
+                                      Entity(start, end, type_, 0.85, "privroute-fields"))))
+        out.append(found)
+    return tuple(out)
 
 
 def _failure(key: int, exc: Exception) -> Analysed:

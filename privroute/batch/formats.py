@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -46,6 +47,10 @@ class Extracted:
 
     strings: tuple[str, ...]
     state: Any = None
+    fields: tuple[str | None, ...] = ()
+    """The field name (CSV header, JSON key) each string sits under, or None; empty when there are none."""
+    records: tuple[int, ...] = ()
+    """The record (row, object) each string belongs to, parallel to ``fields``."""
 
     def __repr__(self) -> str:
         return f"Extracted(strings={len(self.strings)})"
@@ -156,7 +161,9 @@ def _csv_extract(data: bytes, options: FormatOptions, default: str = ",") -> Ext
                 cells.append((r, c))
                 strings.append(cell)
     newline = "\r\n" if "\r\n" in text else "\n"
-    return Extracted(tuple(strings), (bom, newline, rows, tuple(cells), delimiter))
+    fields = tuple(header[c] if c < len(header) else None for _, c in cells)
+    return Extracted(tuple(strings), (bom, newline, rows, tuple(cells), delimiter), fields,
+                     tuple(r for r, _ in cells))
 
 
 def _tsv_extract(data: bytes, options: FormatOptions) -> Extracted:
@@ -205,25 +212,77 @@ def _json_load(text: str, line: int | None = None) -> Any:
         raise FormatError("JSON nested too deeply") from None
 
 
-def _map_strings(value: Any, fn: Callable[[str], str]) -> Any:
-    """A copy of a JSON value with every string value (not key) passed through ``fn``, in order."""
+_ID_KEY = re.compile(r"(?=(?:\D*\d){4})\S+")
+
+
+def _scalar_text(value: Any) -> str | None:
+    """The text of a JSON scalar worth scanning: strings, and numbers (an MRN is often one)."""
     if isinstance(value, str):
-        return fn(value)
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return json.dumps(value)
+    return None
+
+
+def _map_strings(value: Any, fn: Callable[[str, Any, str | None, int], str], field: str | None = None,
+                 record: int = 0, counter: list[int] | None = None) -> Any:
+    """A copy of a JSON value with every key and scalar passed through ``fn(text, original, field, record)``.
+
+    Visited in document order: a key, then its value. ``field`` is the key a
+    value sits under (an array passes its key on to its items) and ``record``
+    numbers the object it belongs to. A key is given its parent's field when it
+    is shaped like a value itself (``{"by_mrn": {"4471123": ...}}``); other keys
+    (field names) are not visited.
+    """
+    from .detect.structured import key_is_value
+
+    counter = counter if counter is not None else [0]
+    text = _scalar_text(value)
+    if text is not None:
+        return fn(text, value, field, record)
     if isinstance(value, dict):
-        return {key: _map_strings(item, fn) for key, item in value.items()}
+        counter[0] += 1
+        own = counter[0]
+        out = {}
+        for key, item in value.items():
+            new_key = key
+            if key_is_value(key):
+                # A key that is itself a value: an id-shaped one names the record it holds (an id,
+                # personal when that record is); a name under its parent's field ("patients").
+                if _ID_KEY.fullmatch(key) and isinstance(item, dict):
+                    new_key = fn(key, key, "id", counter[0] + 1)
+                else:
+                    new_key = fn(key, key, field, own)
+            out[new_key] = _map_strings(item, fn, key, own, counter)
+        if len(out) != len(value):
+            raise FormatError("JSON object keys collide once redacted")
+        return out
     if isinstance(value, list):
-        return [_map_strings(item, fn) for item in value]
+        return [_map_strings(item, fn, field, record, counter) for item in value]
     return value
 
 
-def _collect(value: Any) -> list[str]:
+def _collect(value: Any) -> tuple[list[str], list[str | None], list[int]]:
     found: list[str] = []
-    _map_strings(value, lambda s: found.append(s) or s)
-    return found
+    fields: list[str | None] = []
+    records: list[int] = []
+
+    def visit(text: str, original: Any, field: str | None, record: int) -> str:
+        found.append(text)
+        fields.append(field)
+        records.append(record)
+        return text
+
+    _map_strings(value, visit)
+    return found, fields, records
 
 
 def _replace_in_order(value: Any, edits: Iterator[Edit]) -> Any:
-    return _map_strings(value, lambda _s: next(edits).text)
+    def replace(text: str, original: Any, field: str | None, record: int) -> Any:
+        new = next(edits).text
+        return original if new == text else new  # an untouched number stays a number
+
+    return _map_strings(value, replace)
 
 
 def _dump(value: Any, indent: int | None) -> str:
@@ -234,7 +293,8 @@ def _json_extract(data: bytes, options: FormatOptions) -> Extracted:
     text, bom = decode_text(data)
     value = _json_load(text)
     indent = 2 if "\n" in text.strip() else None
-    return Extracted(tuple(_collect(value)), (bom, value, indent, text.endswith("\n")))
+    strings, fields, records = _collect(value)
+    return Extracted(tuple(strings), (bom, value, indent, text.endswith("\n")), tuple(fields), tuple(records))
 
 
 def _json_render(data: bytes, extracted: Extracted, edits: Sequence[Edit]) -> bytes:
@@ -251,14 +311,19 @@ def _jsonl_extract(data: bytes, options: FormatOptions) -> Extracted:
     lines = [part + "\n" for part in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
     values: list[Any] = []
     strings: list[str] = []
+    fields: list[str | None] = []
+    records: list[int] = []
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             values.append(None)
             continue
         value = _json_load(line.rstrip("\r\n"), number)
         values.append(value)
-        strings.extend(_collect(value))
-    return Extracted(tuple(strings), (bom, tuple(lines), values))
+        found, found_fields, found_records = _collect(value)
+        strings.extend(found)
+        fields.extend(found_fields)
+        records.extend(number * 1_000_000 + record for record in found_records)  # objects of other lines differ
+    return Extracted(tuple(strings), (bom, tuple(lines), values), tuple(fields), tuple(records))
 
 
 def _jsonl_render(data: bytes, extracted: Extracted, edits: Sequence[Edit]) -> bytes:

@@ -294,3 +294,23 @@ def resolve_record_ids(types: Sequence[str | None]) -> list[str | None]:
     """A bare id in a record with another personal field identifies that person; else nothing."""
     personal = any(t is not None and t != RECORD_ID for t in types)
     return [(_RECORD_TYPE if personal else None) if t == RECORD_ID else t for t in types]
+
+
+def type_values(values: Sequence[str], fields: Sequence[str | None], records: Sequence[int],
+                classifier: FieldClassifier | None = None) -> list[str | None]:
+    """The type each value takes from its field name (None: scan it as text).
+
+    ``fields[i]`` is the name ``values[i]`` sits under (CSV header, JSON key) and
+    ``records[i]`` the record it belongs to (row, object): a bare ``id`` counts
+    only in a record that also holds a personal field. A field whose value is a
+    placeholder, empty or a null word is left alone.
+    """
+    from .structured import is_field_value
+
+    classify = (classifier or default_classifier()).type_of
+    by_name: dict[str, str | None] = {}  # a column's name is classified once, not once per cell
+    types = [(by_name[name] if name in by_name else by_name.setdefault(name, classify(name)))
+             if name and is_field_value(value) else None for name, value in zip(fields, values)]
+    personal_records = {record for record, t in zip(records, types) if t is not None and t != RECORD_ID}
+    return [(_RECORD_TYPE if record in personal_records else None) if t == RECORD_ID else t
+            for record, t in zip(records, types)]

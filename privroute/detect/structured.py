@@ -28,7 +28,8 @@ from collections.abc import Callable, Iterator
 from .fields import FIELD_TYPES, RECORD_ID, FieldClassifier, default_classifier, resolve_record_ids
 from .recognizers import Hit
 
-__all__ = ["FIELD_SOURCE", "STRUCTURED_TYPES", "field_type", "is_placeholder", "structured_finders"]
+__all__ = ["FIELD_SOURCE", "STRUCTURED_TYPES", "field_type", "is_field_value", "is_placeholder", "key_is_value",
+           "structured_finders"]
 
 STRUCTURED_TYPES: tuple[str, ...] = FIELD_TYPES
 FIELD_SOURCE = "privroute-fields"
@@ -43,6 +44,16 @@ _PLACEHOLDER = re.compile(r"(?:<[A-Z][A-Z0-9_]*_\d+>\s*)+")
 def is_placeholder(value: str) -> bool:
     """An issued token (or several): already redacted, not a value."""
     return _PLACEHOLDER.fullmatch(value.strip()) is not None
+
+
+def is_field_value(value: str) -> bool:
+    """Whether a field's value is worth typing (not empty, a null word or a placeholder)."""
+    return _is_value(value)
+
+
+def key_is_value(key: str) -> bool:
+    """A JSON key shaped like a value (a name, an id) rather than like a field name."""
+    return _name_shaped(key) or _ID_SHAPE.fullmatch(key) is not None
 
 
 def _is_value(value: str) -> bool:
