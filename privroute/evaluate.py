@@ -60,7 +60,7 @@ from typing import Any
 from .errors import InputError
 
 __all__ = ["EvalReport", "Example", "LABEL_FAMILIES", "LabelRoles", "Miss", "Redactor", "categories_of", "evaluate",
-           "evaluate_redactor", "load_examples"]
+           "evaluate_redactor", "load_examples", "value_caught"]
 
 _WORD = re.compile(r"[^\W_]{3,}")
 _LETTER_WORD = re.compile(r"[^\W\d_]{3,}")
@@ -311,6 +311,14 @@ def _squeeze(text: str) -> str:
     return _SPACE.sub("", text).casefold()
 
 
+def value_caught(value: str, redacted: str) -> bool:
+    """Nothing of ``value`` reached ``redacted``: not verbatim, not squeezed, no word of it anywhere."""
+    if value in redacted or _squeeze(value) in _squeeze(redacted):
+        return False
+    out_words = _words_present(redacted)
+    return not any(w.casefold() in out_words for w in _WORD.findall(value))
+
+
 def _percentile(values: Sequence[float], q: float) -> float:
     if not values:
         return 0.0
@@ -397,11 +405,8 @@ class _Tally:
                                         _context(text, entity.start, entity.end)))
 
     def adversarial(self, example: Example, redacted: str, category: str) -> None:
-        out_words = _words_present(redacted)
-        squeezed = _squeeze(redacted)
         for value in example.values:
-            caught = (value not in redacted and _squeeze(value) not in squeezed
-                      and not any(w.casefold() in out_words for w in _WORD.findall(value)))
+            caught = value_caught(value, redacted)
             self.adv_values += 1
             self.adv_caught += caught
             self.adv_by_category[category][0] += 1

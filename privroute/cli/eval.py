@@ -8,7 +8,7 @@ import click
 
 from ..errors import PrivrouteError
 from ..evaluate import EvalReport, LabelRoles, Miss, categories_of, evaluate, load_examples
-from .common import fail
+from .common import EXIT_USAGE, fail
 
 __all__ = ["eval_command"]
 
@@ -68,15 +68,22 @@ def _print_misses(misses: tuple[Miss, ...], count: int) -> None:
                    "YAML/JSON file {redact: [...], keep: [...]}. Unnamed labels must be redacted.")
 @click.option("--show-misses", type=click.IntRange(min=0), default=0, metavar="N",
               help="Development: print N values left and N spans destroyed, in context (raw data text).")
+@click.option("--mutate", "mutate", default=None, metavar="TRANSFORMS",
+              help="Rewrite every labeled value with each transform ('all', or e.g. 'hex,case+homoglyph') "
+                   "and report the caught rate per transform.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the --mutate rewrites.")
 @click.argument("data", type=click.Path(dir_okay=False))
 def eval_command(policy: str, as_json: bool, limit: int | None, labels: str | None, show_misses: int,
-                 data: str) -> None:
+                 mutate: str | None, seed: int, data: str) -> None:
     """Measure leaks, over-redaction and speed of redaction on labeled DATA."""
     try:
         roles = LabelRoles.parse(labels) if labels else None
         examples = load_examples(data)
         if limit is not None:
             examples = examples[:limit]
+        if mutate is not None:
+            _mutations(examples, policy, mutate, seed, as_json)
+            return
         categories = categories_of(data) if any(e.values for e in examples) else []
         report = evaluate(examples, policy, categories=categories, roles=roles, show_misses=show_misses > 0)
     except PrivrouteError as exc:
@@ -91,3 +98,28 @@ def eval_command(policy: str, as_json: bool, limit: int | None, labels: str | No
         _print_report(report, policy)
     if show_misses:
         _print_misses(report.misses, show_misses)
+
+
+def _mutations(examples: list, policy: str, spec: str, seed: int, as_json: bool) -> None:
+    from ..mutate import transform_names
+    from ..robustness import evaluate_mutations
+    from ..router import Router
+
+    try:
+        chains = transform_names(spec)
+    except ValueError as exc:
+        fail(str(exc), EXIT_USAGE)
+        return
+    router = Router(policy)
+    scores = evaluate_mutations(examples, lambda text: router.redact(text).text, chains, seed)
+    values = sum(s.values for s in scores)
+    caught = sum(s.caught for s in scores)
+    if as_json:
+        click.echo(json.dumps({"texts": len(examples), "seed": seed, "values": values,
+                               "caught": round(caught / values, 4) if values else None,
+                               "per_transform": {s.transform: s.as_dict() for s in scores}}))
+        return
+    click.echo(f"policy {policy}: {len(examples)} texts, seed {seed}, {values} rewritten values")
+    click.echo(f"  {'transform':<26}{'values':>8}{'caught':>9}{'baseline':>10}")
+    for score in scores:
+        click.echo(f"  {score.transform:<26}{score.values:>8}{_fmt(score.rate):>9}{_fmt(score.baseline):>10}")

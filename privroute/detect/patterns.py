@@ -41,7 +41,7 @@ _I = re.IGNORECASE
 
 # ---------------------------------------------------------------- digit chains
 
-_SEP = r"(?:[ \t]{1,2}|[ \t]?[-./][ \t]?|[ \t]?\)[ \t]?-?[ \t]?|[ \t]*\r?\n[ \t]*)"
+_SEP = r"(?:[ \t]{1,2}|[ \t]?[-./_][ \t]?|[ \t]?\)[ \t]?-?[ \t]?|[ \t]*\r?\n[ \t]*)"
 _CHAIN = re.compile(rf"(?<![\d.,])(?:\+[ \t]?)?\(?\d(?:{_SEP}?\d){{6,30}}(?![\d]|[.,]\d)")
 _SEP_SPLIT = re.compile(r"\D+")
 
@@ -106,10 +106,13 @@ def _digit_chains(text: str) -> Iterator[Hit]:
         seps = {s.strip() or " " for s in re.findall(r"\D+", raw.strip("+( \t")) if s}
         seps = {("\n" if "\n" in s else s) for s in seps}
         spaced_out = len(groups) >= 5 and all(len(g) == 1 for g in groups)
+        mixed = False
         if not spaced_out:
             kinds = {s.replace(")", "").strip() or " " for s in seps} - {""}
-            if len(kinds - {"\n"}) > 1 and not (raw.lstrip().startswith(("(", "+"))):
-                continue
+            # Mixed separators ("4111.1111 1111-1111") are how people hide a number from
+            # patterns; a list of small numbers mixes them too, so such a chain must stand
+            # on its own: a checksum, context words, or the length of an identifier.
+            mixed = len(kinds - {"\n"}) > 1 and not (raw.lstrip().startswith(("(", "+")))
             if _looks_like_date(groups, kinds):
                 continue
             if kinds == {"."} and len(groups) == 4 and all(len(g) <= 3 and int(g) <= 255 for g in groups):
@@ -117,8 +120,10 @@ def _digit_chains(text: str) -> Iterator[Hit]:
             if len(groups) == 2 and all(len(g) == 4 and g[:2] in ("19", "20") for g in groups):
                 continue
         structured = len(groups) > 1
-        verdict = classify_digits(digits, text, match.start(), spaced_out=spaced_out, structured=structured,
+        verdict = classify_digits(digits, text, match.start(), spaced_out=spaced_out, structured=structured and not mixed,
                                   groups=tuple(len(g) for g in groups))
+        if verdict is None and mixed and len(digits) >= 9 and len(groups) >= 3:
+            verdict = ("ACCOUNT_NUMBER", 0.45)
         if verdict is not None:
             yield Hit(match.start(), match.end(), verdict[0], verdict[1])
 
