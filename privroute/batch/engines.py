@@ -154,7 +154,7 @@ def with_field_entities(policy: Policy, extracted: Extracted,
     config = policy.detect.fields
     if not extracted.fields or not config.enabled:
         return entities
-    from .detect.fields import FieldClassifier, type_values
+    from ..detect.fields import FieldClassifier, type_values
 
     only = policy.redact.entities
     types = type_values(extracted.strings, extracted.fields, extracted.records,

@@ -234,7 +234,7 @@ def _map_strings(value: Any, fn: Callable[[str, Any, str | None, int], str], fie
     is shaped like a value itself (``{"by_mrn": {"4471123": ...}}``); other keys
     (field names) are not visited.
     """
-    from .detect.structured import key_is_value
+    from ..detect.structured import key_is_value
 
     counter = counter if counter is not None else [0]
     text = _scalar_text(value)

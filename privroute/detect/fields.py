@@ -36,8 +36,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-__all__ = ["FieldClassifier", "RECORD_ID", "FIELD_TYPES", "default_classifier", "field_words",
-           "resolve_record_ids"]
+__all__ = ["FieldClassifier", "RECORD_ID", "FIELD_TYPES", "default_classifier", "field_words", "is_field_value",
+           "resolve_record_ids", "type_values"]
 
 RECORD_ID = "RECORD_ID"
 """A generic id field: personal only in a record that holds other personal fields."""
@@ -285,6 +285,18 @@ def _classify(words: tuple[str, ...]) -> str | None:
     return None
 
 
+_NOT_VALUES = frozenset({"", "null", "none", "n/a", "na", "nil", "-", "--", "unknown", "true", "false", "yes",
+                         "no", "redacted", "[redacted]", "***"})
+
+
+def is_field_value(value: str) -> bool:
+    """Whether a field's value is worth typing: not empty, a null word, or only issued placeholders."""
+    from ..vault import ISSUED_TOKEN
+
+    bare = value.strip().strip("\"'")
+    return bare.lower() not in _NOT_VALUES and bool(ISSUED_TOKEN.sub("", bare).strip())
+
+
 @lru_cache(maxsize=1)
 def default_classifier() -> FieldClassifier:
     return FieldClassifier()
@@ -305,8 +317,6 @@ def type_values(values: Sequence[str], fields: Sequence[str | None], records: Se
     only in a record that also holds a personal field. A field whose value is a
     placeholder, empty or a null word is left alone.
     """
-    from .structured import is_field_value
-
     classify = (classifier or default_classifier()).type_of
     by_name: dict[str, str | None] = {}  # a column's name is classified once, not once per cell
     types = [(by_name[name] if name in by_name else by_name.setdefault(name, classify(name)))

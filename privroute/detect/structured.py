@@ -25,40 +25,21 @@ import json
 import re
 from collections.abc import Callable, Iterator
 
-from .fields import FIELD_TYPES, RECORD_ID, FieldClassifier, default_classifier, resolve_record_ids
+from .fields import FIELD_TYPES, RECORD_ID, FieldClassifier, default_classifier, is_field_value, resolve_record_ids
 from .recognizers import Hit
 
-__all__ = ["FIELD_SOURCE", "STRUCTURED_TYPES", "field_type", "is_field_value", "is_placeholder", "key_is_value",
-           "structured_finders"]
+__all__ = ["FIELD_SOURCE", "STRUCTURED_TYPES", "field_type", "key_is_value", "structured_finders"]
 
 STRUCTURED_TYPES: tuple[str, ...] = FIELD_TYPES
 FIELD_SOURCE = "privroute-fields"
 """Recognizer name of field-typed hits: the judgement calls do not second-guess them."""
 _SCORE = 0.85  # the field name is stronger evidence than any value pattern
 
-_NOT_VALUES = frozenset({"", "null", "none", "n/a", "na", "nil", "-", "--", "unknown", "true", "false", "yes",
-                         "no", "redacted", "[redacted]", "***"})
-_PLACEHOLDER = re.compile(r"(?:<[A-Z][A-Z0-9_]*_\d+>\s*)+")
-
-
-def is_placeholder(value: str) -> bool:
-    """An issued token (or several): already redacted, not a value."""
-    return _PLACEHOLDER.fullmatch(value.strip()) is not None
-
-
-def is_field_value(value: str) -> bool:
-    """Whether a field's value is worth typing (not empty, a null word or a placeholder)."""
-    return _is_value(value)
 
 
 def key_is_value(key: str) -> bool:
     """A JSON key shaped like a value (a name, an id) rather than like a field name."""
     return _name_shaped(key) or _ID_SHAPE.fullmatch(key) is not None
-
-
-def _is_value(value: str) -> bool:
-    bare = value.strip().strip("\"'")
-    return bare.lower() not in _NOT_VALUES and not is_placeholder(bare)
 
 
 def field_type(name: str) -> str | None:
@@ -169,7 +150,7 @@ def _json_hits(text: str, start: int, end: int, classify: Callable[[str], str | 
             else:
                 type_ = classify(frame.key) if frame.key else None
                 frame.key, frame.key_span = None, None
-            if type_ is None or lo >= hi or not _is_value(value):
+            if type_ is None or lo >= hi or not is_field_value(value):
                 continue
             if type_ == "PERSON" and len(value.split()) > _PERSON_WORDS_MAX:
                 continue  # a description under a role word ("patient": "67 yo with chest pain")
@@ -239,7 +220,7 @@ def _pairs(text: str, classify: Callable[[str], str | None], json_spans: list[tu
                 continue
             type_ = classify(match.group(1))
             group = 2 if match.group(2) is not None else 3
-            if type_ in (None, RECORD_ID) or not _is_value(match.group(group)):
+            if type_ in (None, RECORD_ID) or not is_field_value(match.group(group)):
                 continue
             yield Hit(match.start(group), match.end(group), type_, _SCORE)
     for match in _BARE_PAIR.finditer(text):
@@ -254,7 +235,7 @@ def _pairs(text: str, classify: Callable[[str], str | None], json_spans: list[tu
         if type_ in (None, RECORD_ID):
             continue
         value = _bare_value(match.group(2), type_)
-        if value and _is_value(value):
+        if value and is_field_value(value):
             begin = match.start(2) + (len(match.group(2)) - len(match.group(2).lstrip()))
             yield Hit(begin, begin + len(value), type_, _SCORE)
 
@@ -307,7 +288,7 @@ def _tables(text: str, classify: Callable[[str], str | None]) -> Iterator[Hit]:
                 for (start, end), type_ in zip(cells, types):
                     cell = row[start:end]
                     value = cell.strip().strip("\"'")
-                    if type_ is None or not _is_value(value):
+                    if type_ is None or not is_field_value(value):
                         continue
                     lead = len(cell) - len(cell.lstrip().lstrip("\"'"))
                     begin = row_offset + start + lead
