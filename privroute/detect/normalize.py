@@ -236,6 +236,47 @@ _PASSES: tuple[tuple[re.Pattern[str], Callable[[str], str | None]], ...] = (
 )
 
 
+# A run of at least four single characters separated by spaces ("J a n e   R o e"):
+# letter-spacing, which hides a value from every word-based recognizer.
+_SPACED_RUN = re.compile(r"(?<!\S)\S(?:[ \t]{1,4}\S(?![^\s.,;:!?)\]'\"])){3,}")
+_GAP = re.compile(r"[ \t]+")
+
+
+def _collapse_spaced(text: str, starts: array, ends: array) -> tuple[str, array, array, bool]:
+    """Join letter-spaced runs; the widest gaps of a run stay word breaks ("J a n e   R o e" -> "Jane Roe")."""
+    out: list[str] = []
+    new_starts, new_ends = array("q"), array("q")
+    cursor = 0
+    changed = False
+    for match in _SPACED_RUN.finditer(text):
+        gaps = [g.span() for g in _GAP.finditer(text, match.start(), match.end())]
+        narrow = min(e - s for s, e in gaps)
+        changed = True
+        out.append(text[cursor:match.start()])
+        new_starts.extend(starts[cursor:match.start()])
+        new_ends.extend(ends[cursor:match.start()])
+        position = match.start()
+        for gap_start, gap_end in gaps:
+            out.append(text[position:gap_start])
+            new_starts.extend(starts[position:gap_start])
+            new_ends.extend(ends[position:gap_start])
+            if gap_end - gap_start > narrow:  # a wider gap separates words
+                out.append(" ")
+                new_starts.append(starts[gap_start])
+                new_ends.append(ends[gap_end - 1])
+            position = gap_end
+        out.append(text[position:match.end()])
+        new_starts.extend(starts[position:match.end()])
+        new_ends.extend(ends[position:match.end()])
+        cursor = match.end()
+    if not changed:
+        return text, starts, ends, False
+    out.append(text[cursor:])
+    new_starts.extend(starts[cursor:])
+    new_ends.extend(ends[cursor:])
+    return "".join(out), new_starts, new_ends, True
+
+
 def _needs_character_pass(text: str) -> bool:
     return not text.isascii()
 
@@ -262,6 +303,11 @@ def normalize(text: str, passes: Iterable[tuple[re.Pattern[str], Callable[[str],
         if starts is None or ends is None or not changed:
             starts, ends = array("q", range(len(current))), array("q", range(1, len(current) + 1))
         current, starts, ends, did = _rewrite(current, starts, ends, pattern, replace)
+        changed = changed or did
+    if _SPACED_RUN.search(current):
+        if starts is None or ends is None or not changed:
+            starts, ends = array("q", range(len(current))), array("q", range(1, len(current) + 1))
+        current, starts, ends, did = _collapse_spaced(current, starts, ends)
         changed = changed or did
     if not changed:
         return Normalized(text, text)

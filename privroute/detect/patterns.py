@@ -14,20 +14,17 @@ Hits. They are written for how people type, not for one data set:
 * identifiers after the label a form gives them (MRN, MR#, member id, policy,
   account, licence, certificate, device serial, VIN, case, docket, ...);
 * street addresses (English and continental layouts, units, military mail);
-* base64 blobs that decode to text (``encoded_tokens``; the detector runs on what they hide).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from .recognizers import Hit, context_before, iban_ok, luhn_ok
 
-__all__ = ["PATTERN_FINDERS", "PATTERN_TYPES", "assemble_addresses", "classify_digits", "encoded_tokens"]
+__all__ = ["PATTERN_FINDERS", "PATTERN_TYPES", "assemble_addresses", "classify_digits"]
 
 PATTERN_TYPES: tuple[str, ...] = (
     "CREDIT_CARD", "US_SSN", "UK_NHS", "PHONE_NUMBER", "FAX_NUMBER", "ACCOUNT_NUMBER", "EMAIL_ADDRESS",
@@ -450,38 +447,6 @@ def _addresses(text: str) -> Iterator[Hit]:
 _SHOUT_WORD = r"(?!(?:AND|OR|BUT|FOR|THE|IN|OF|WITHOUT|WITH|AS|TO|ON|AT|BY|SHALL|WILL|IS|ARE|ANY)\b)[A-Z]{2,}"
 _SHOUTED_POLITY = re.compile(rf"\b(?:STATE|COMMONWEALTH|REPUBLIC|KINGDOM|PROVINCE|COUNTY|CITY)[ \t]+OF[ \t]+"
                              rf"({_SHOUT_WORD}(?:[ \t]+{_SHOUT_WORD})?)\b")
-
-
-# ---------------------------------------------------------------- encoded values
-
-_BASE64 = re.compile(r"(?<![A-Za-z0-9+/=_-])[A-Za-z0-9+/_-]{12,}={0,2}(?![A-Za-z0-9+/=_-])")
-
-
-def _decoded(token: str) -> str | None:
-    padded = token + "=" * (-len(token) % 4)
-    try:
-        raw = base64.urlsafe_b64decode(padded) if ("-" in token or "_" in token) else base64.b64decode(
-            padded, validate=True)
-        decoded = raw.decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        return None
-    printable = sum(ch.isprintable() or ch in "\n\t" for ch in decoded)
-    return decoded if decoded and printable / len(decoded) > 0.95 else None
-
-
-def encoded_tokens(text: str) -> Iterator[tuple[int, int, str]]:
-    """(start, end, decoded text) of base64 tokens that decode to readable text.
-
-    The detector runs itself on the decoded text; a token hiding personal data
-    is redacted whole.
-    """
-    for match in _BASE64.finditer(text):
-        token = match.group()
-        if token.isalpha() or token.isdigit():
-            continue
-        decoded = _decoded(token)
-        if decoded is not None:
-            yield match.start(), match.end(), decoded
 
 
 # ---------------------------------------------------------------- ages

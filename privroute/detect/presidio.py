@@ -31,7 +31,8 @@ from .lang import language_pack
 from .names import given_names, grow_people, signature_blocks, surnames
 from .nlp import model_lock, one_blas_thread, shared_nlp
 from .normalize import Normalized, normalize
-from .patterns import assemble_addresses, encoded_tokens
+from .encoded import ENCODED_TYPE, encoded_tokens
+from .patterns import assemble_addresses
 from .runs import bound_runs
 
 if TYPE_CHECKING:
@@ -85,8 +86,10 @@ class PresidioDetector:
         # The language's pack (lang.py): its word list stands in for English, its recognizers join.
         self._pack = language_pack(config.language)
         self._english = _english_for(config.spacy_model, self._nlp, self._pack.vocabulary or english_words)
-        self._given = given_names()  # load the name lists now: a missing package fails here, not mid-request
-        self._keep = KeepContext(self._english, self._given, self._given | surnames())
+        # Load the name lists now: a missing package fails here, not mid-request.
+        self._given = given_names()
+        self._names = self._given | surnames()
+        self._keep = KeepContext(self._english, self._given, self._names)
         self._stop_words = frozenset(getattr(self._nlp.Defaults, "stop_words", ()))
         extra = self._pack.recognizers(config.language, self._english) if self._pack.recognizers else []
         self._analyzer, self._nlp_engine = build_analyzer(config, self._nlp, offline_tld_extractor(),
@@ -162,7 +165,12 @@ class PresidioDetector:
         return results
 
     def _normalize(self, text: str) -> Normalized:
-        return normalize(text) if self.config.normalize else Normalized(text, text)
+        if not self.config.normalize:
+            return Normalized(text, text)
+        from .lexicon import is_clinical
+        from .recase import fold_words
+
+        return fold_words(normalize(text), self._english, self._names, is_clinical)
 
     def _detect_one(self, text: str, *, nested: bool = False) -> tuple[Entity, ...]:
         """One chunk; the caller holds the pipeline's turn (``_nlp_lock``)."""
@@ -175,10 +183,14 @@ class PresidioDetector:
         return entities if nested else self._with_encoded(text, entities)
 
     def _with_encoded(self, text: str, entities: tuple[Entity, ...]) -> tuple[Entity, ...]:
-        # An encoded blob is redacted whole when what it decodes to holds personal data.
-        hidden = [Entity(start, end, inner[0].type, 0.8, "privroute-encoded")
-                  for start, end, decoded in encoded_tokens(text)
-                  if (inner := self._detect_one(decoded, nested=True))]
+        # An encoded payload that decodes to text is redacted whole (nobody can read what it
+        # hides), typed as what the detector finds inside it.
+        hidden = []
+        for start, end, decoded in encoded_tokens(text):
+            inner = self._detect_one(decoded, nested=True)
+            type_ = inner[0].type if inner else ENCODED_TYPE
+            if self._entities is None or type_ in self._entities:
+                hidden.append(Entity(start, end, type_, 0.8, "privroute-encoded"))
         return merge_overlaps([*entities, *hidden]) if hidden else entities
 
     def _analyze(self, text: str, artifacts: Any = None) -> list[Any]:

@@ -1,0 +1,133 @@
+"""Word-level folds that need a lexicon: odd letter case and leetspeak.
+
+Named-entity recognition reads capitals: "jane roe", "JANE ROE" and "jAnE rOe"
+are names to a reader and mostly not to spaCy; "J4ne R0e" is a name to a reader
+and to nothing else. These folds rewrite the detection copy only, always to the
+same length, so normalize.py's offset map still holds:
+
+* a word whose case alternates (two or more separate capital runs after its
+  first letter: "jAnE", "eKlUnD"; not "McDonald", "iPhone", "mRNA") is
+  title-cased;
+* a lower-case word that is no English word (after taking off inflections)
+  and no clinical term is capitalised, as a proper noun would be ("jensen" ->
+  "Jensen", "nishiyama" -> "Nishiyama");
+* an all-capital word of five or more letters that is no English word and no
+  clinical term is title-cased ("LAPPEENRANTA", "NICOLE"); shorter ones are
+  acronyms and stay;
+* a word mixing letters with the digits people type for letters (0 1 3 4 5 7)
+  becomes the word it spells when that is a known word or name ("J4ne" ->
+  "Jane", "R0e" -> "Roe"; "B12", "A1c", "mp3" spell nothing and stay).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from itertools import product
+
+from .normalize import Normalized
+
+__all__ = ["fold_words"]
+
+_WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?")
+_LEET_WORD = re.compile(r"(?<![\w@])[^\W_]*[^\W\d_][^\W_]*(?![\w])")
+_LEET = {"0": ("o",), "1": ("i", "l"), "3": ("e",), "4": ("a",), "5": ("s",), "7": ("t",)}
+_SUFFIXES = ("ies", "ied", "es", "ed", "ing", "ly", "er", "est", "s", "d", "'s", "’s")
+
+
+def _known_english(word: str, english: frozenset[str]) -> bool:
+    if word in english:
+        return True
+    for suffix in _SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            stem = word[: -len(suffix)]
+            candidates = (stem, stem + "e", stem + "y", stem[:-1] if len(stem) > 3 and stem[-1] == stem[-2] else stem)
+            if any(c in english for c in candidates):
+                return True
+    return False
+
+
+def _alternating(word: str) -> bool:
+    runs = re.findall(r"[^\W\d_a-zà-ÿ]+", word[1:])
+    return len(runs) >= 2 and any(ch.islower() for ch in word[1:])
+
+
+def _word_shaped(word: str) -> bool:
+    """Lower case, capitalised or all capitals: how a real word is written (not "HbAic")."""
+    return word.islower() or word.isupper() or (word[:1].isupper() and word[1:].islower())
+
+
+def _deleet(token: str, known: Callable[[str], bool]) -> str | None:
+    """The word a leetspeak token spells: a known word or name, else any word-shaped spelling."""
+    if not any(ch in _LEET for ch in token) or any(ch.isdigit() and ch not in _LEET for ch in token):
+        return None
+    letters = sum(ch.isalpha() for ch in token)
+    if len(token) < 3 or not letters:
+        return None
+    options = [_LEET.get(ch, (ch,)) for ch in token]
+    first_upper = token[0].isupper() or (token[0].isdigit() and token[1:2].isupper())
+
+    def cased(candidate: str) -> str:
+        return candidate[:1].upper() + candidate[1:] if first_upper else candidate
+
+    for combination in product(*options):
+        candidate = "".join(combination)
+        if known(candidate.lower()):
+            return cased(candidate)
+    # An unknown spelling counts only when it looks like a word of 3+ letters with
+    # the digits inside or at the end ("Szab1na", "Fanucc1"), not a code ("A1c", "4th", "10mins").
+    if letters < 3 or token[0].isdigit():
+        return None
+    candidate = cased("".join(option[0] for option in options))
+    return candidate if _word_shaped(candidate) else None
+
+
+def fold_words(normalized: Normalized, english: frozenset[str], names: frozenset[str],
+               clinical: Callable[[str, str, int], bool]) -> Normalized:
+    """``normalized`` with case and leetspeak folded (same length, same offset map)."""
+    text = normalized.text
+    if not english:
+        return normalized
+    chars: list[str] | None = None
+
+    def put(start: int, new: str) -> None:
+        nonlocal chars
+        if len(new) != len(text[start:start + len(new)]) or new == text[start:start + len(new)]:
+            return
+        if chars is None:
+            chars = list(text)
+        chars[start:start + len(new)] = list(new)
+
+    if any(ch in text for ch in "013457"):
+        def known(word: str) -> bool:
+            return word in names or (len(word) >= 4 and word in english)
+
+        for match in _LEET_WORD.finditer(text):
+            token = match.group()
+            if not token.isalpha():
+                new = _deleet(token, known)
+                if new is not None:
+                    put(match.start(), new)
+        if chars is not None:
+            text = "".join(chars)
+            chars = None
+    for match in _WORD.finditer(text):
+        word = match.group()
+        if len(word) < 3:
+            continue
+        lowered = word.lower()
+        if len(lowered) != len(word):
+            continue
+        if word.islower():
+            if len(word) >= 4 and not _known_english(lowered, english) and not clinical(word, text, match.end()):
+                put(match.start(), word[0].upper() + word[1:])
+        elif word.isupper():
+            if len(word) >= 5 and not _known_english(lowered, english) and not clinical(word, text, match.end()):
+                put(match.start(), word[0] + lowered[1:])
+        elif _alternating(word):
+            put(match.start(), word[0].upper() + lowered[1:])
+    if chars is not None:
+        text = "".join(chars)
+    if text == normalized.text:
+        return normalized
+    return Normalized(text, normalized.original, normalized._starts, normalized._ends)
