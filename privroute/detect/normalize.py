@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from urllib.parse import unquote
 
-__all__ = ["Normalized", "normalize"]
+__all__ = ["Normalized", "normalize", "replace_spans"]
 
 # Characters that render as nothing (or only steer layout): dropped.
 _BIDI_RLO = "\u202e"
@@ -277,6 +277,10 @@ def _collapse_spaced(text: str, starts: array, ends: array) -> tuple[str, array,
     return "".join(out), new_starts, new_ends, True
 
 
+PASSES_KEEPING_BREAKS = tuple(p for p in _PASSES if p[0] is not _SOFT_BREAK)
+"""The passes without joining hyphenated line breaks (splits.py judges those itself)."""
+
+
 def _needs_character_pass(text: str) -> bool:
     return not text.isascii()
 
@@ -312,3 +316,36 @@ def normalize(text: str, passes: Iterable[tuple[re.Pattern[str], Callable[[str],
     if not changed:
         return Normalized(text, text)
     return Normalized(current, text, starts, ends)
+
+
+def replace_spans(normalized: Normalized, edits: Iterable[tuple[int, int, str]]) -> Normalized:
+    """``normalized`` with ``text[start:end]`` replaced by each new string (sorted, disjoint spans).
+
+    The offset map follows: a same-length replacement keeps its characters' origins,
+    any other maps each new character to the whole original extent it replaces.
+    """
+    text = normalized.text
+    if normalized._starts is None or normalized._ends is None:
+        starts, ends = array("q", range(len(text))), array("q", range(1, len(text) + 1))
+    else:
+        starts, ends = normalized._starts, normalized._ends
+    out: list[str] = []
+    new_starts, new_ends = array("q"), array("q")
+    cursor = 0
+    for start, end, new in edits:
+        out.append(text[cursor:start])
+        new_starts.extend(starts[cursor:start])
+        new_ends.extend(ends[cursor:start])
+        if len(new) == end - start:
+            new_starts.extend(starts[start:end])
+            new_ends.extend(ends[start:end])
+        elif new:
+            lo, hi = min(starts[start:end]), max(ends[start:end])
+            new_starts.extend([lo] * len(new))
+            new_ends.extend([hi] * len(new))
+        out.append(new)
+        cursor = end
+    out.append(text[cursor:])
+    new_starts.extend(starts[cursor:])
+    new_ends.extend(ends[cursor:])
+    return Normalized("".join(out), normalized.original, new_starts, new_ends)

@@ -30,7 +30,7 @@ from .keep import KeepContext
 from .lang import language_pack
 from .names import given_names, grow_people, signature_blocks, surnames
 from .nlp import model_lock, one_blas_thread, shared_nlp
-from .normalize import Normalized, normalize
+from .normalize import PASSES_KEEPING_BREAKS, Normalized, normalize
 from .encoded import ENCODED_TYPE, encoded_tokens
 from .patterns import assemble_addresses
 from .runs import bound_runs
@@ -160,17 +160,32 @@ class PresidioDetector:
         for (index, text, normalized), nlp_artifacts in zip(batch, artifacts, strict=True):
             check_deadline(len(text))
             with self._nlp_lock:
-                results[index] = self._with_encoded(text, self._finish(
-                    text, normalized, self._analyze(normalized.text, nlp_artifacts)))
+                results[index] = self._with_encoded(text, self._with_splits(text, self._finish(
+                    text, normalized, self._analyze(normalized.text, nlp_artifacts))))
         return results
 
     def _normalize(self, text: str) -> Normalized:
         if not self.config.normalize:
             return Normalized(text, text)
+        return self._fold(normalize(text))
+
+    def _fold(self, normalized: Normalized) -> Normalized:
         from .lexicon import is_clinical
         from .recase import fold_words
 
-        return fold_words(normalize(text), self._english, self._names, is_clinical)
+        return fold_words(normalized, self._english, self._names, is_clinical)
+
+    def _with_splits(self, text: str, entities: tuple[Entity, ...]) -> tuple[Entity, ...]:
+        """What a second reading finds with values split over lines or table cells put back together."""
+        if not self.config.normalize:
+            return entities
+        from .splits import split_view
+
+        view = split_view(normalize(text, PASSES_KEEPING_BREAKS), self._english)
+        if view is None:
+            return entities
+        view = self._fold(view)
+        return merge_overlaps([*entities, *self._finish(text, view, self._analyze(view.text))])
 
     def _detect_one(self, text: str, *, nested: bool = False) -> tuple[Entity, ...]:
         """One chunk; the caller holds the pipeline's turn (``_nlp_lock``)."""
@@ -178,7 +193,7 @@ class PresidioDetector:
             return ()
         normalized = self._normalize(text)
         check_deadline(len(text))
-        entities = self._finish(text, normalized, self._analyze(normalized.text))
+        entities = self._with_splits(text, self._finish(text, normalized, self._analyze(normalized.text)))
         check_deadline(len(text))
         return entities if nested else self._with_encoded(text, entities)
 

@@ -8,9 +8,11 @@ same length, so normalize.py's offset map still holds:
 * a word whose case alternates (two or more separate capital runs after its
   first letter: "jAnE", "eKlUnD"; not "McDonald", "iPhone", "mRNA") is
   title-cased;
-* a lower-case word that is no English word (after taking off inflections)
-  and no clinical term is capitalised, as a proper noun would be ("jensen" ->
-  "Jensen", "nishiyama" -> "Nishiyama");
+* in English text, a lower-case word that is no English word (after taking
+  off inflections) and no clinical term is capitalised, as a proper noun would
+  be, when it is a known name or stands next to another such word ("tomomi
+  nishiyama" -> "Tomomi Nishiyama"); a lone unknown word is more often a typo
+  or jargon;
 * an all-capital word of five or more letters that is no English word and no
   clinical term is title-cased ("LAPPEENRANTA", "NICOLE"); shorter ones are
   acronyms and stay;
@@ -111,15 +113,30 @@ def fold_words(normalized: Normalized, english: frozenset[str], names: frozenset
         if chars is not None:
             text = "".join(chars)
             chars = None
-    for match in _WORD.finditer(text):
+    words = [m for m in _WORD.finditer(text) if len(m.group()) >= 3 and len(m.group().lower()) == len(m.group())]
+    lower = [m.group() for m in words if m.group().islower()]
+    # A lower-case word stands out as a name only in English text: in French or in
+    # jargon most words are unknown to an English word list, and none is a name for that.
+    english_text = bool(lower) and sum(_known_english(w, english) for w in lower) >= 0.85 * len(lower)
+
+    def unknown(match: re.Match[str] | None) -> bool:
+        if match is None:
+            return False
         word = match.group()
-        if len(word) < 3:
-            continue
+        return (word.islower() and len(word) >= 3 and not _known_english(word, english)
+                and not clinical(word, text, match.end()))
+
+    for index, match in enumerate(words):
+        word = match.group()
         lowered = word.lower()
-        if len(lowered) != len(word):
-            continue
         if word.islower():
-            if len(word) >= 4 and not _known_english(lowered, english) and not clinical(word, text, match.end()):
+            if not english_text or not unknown(match):
+                continue
+            # A known name, or two unknown words side by side ("tomomi nishiyama").
+            before = words[index - 1] if index and text[words[index - 1].end():match.start()] == " " else None
+            after = words[index + 1] if index + 1 < len(words) and text[match.end():words[
+                index + 1].start()] == " " else None
+            if word in names or unknown(before) or unknown(after):
                 put(match.start(), word[0].upper() + word[1:])
         elif word.isupper():
             if len(word) >= 5 and not _known_english(lowered, english) and not clinical(word, text, match.end()):
