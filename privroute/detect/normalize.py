@@ -48,6 +48,8 @@ _NON_ASCII_RUN = re.compile(r"[^\x00-\x7f]+")
 
 # Letters typed for digits inside a number ("(2O2) 555-O147", "536-22-8l47").
 _DIGITISH = re.compile(r"(?<![^\W\d_])[0-9OoIl|]*[0-9][0-9OoIl|]*(?![^\W\d_])")
+# The same inside a dashed, dotted or slashed number ("2006-O4-O7", "l9.03"): a group may hold one digit.
+_DIGITISH_RUN = re.compile(r"(?<![^\W\d_])[0-9OoIl|]+(?:[-./:][0-9OoIl|]+)+(?![^\W\d_])")
 _DIGIT_FOLD = str.maketrans({"O": "0", "o": "0", "I": "1", "l": "1", "|": "1"})
 
 _HTML_ENTITY = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|commat|period|amp|lt|gt|quot|apos|nbsp);")
@@ -214,6 +216,12 @@ def _fold_digitish(token: str) -> str | None:
     return token.translate(_DIGIT_FOLD)
 
 
+def _fold_digitish_run(run: str) -> str | None:
+    if sum(ch.isdigit() for ch in run) < 3 or not any(ch.isdigit() for ch in run.split("-")[0] + run[-1]):
+        return None
+    return run.translate(_DIGIT_FOLD)
+
+
 def _unescape_html(entity: str) -> str | None:
     out = html.unescape(entity)
     return out if out != entity and out.isprintable() else None
@@ -233,6 +241,7 @@ _PASSES: tuple[tuple[re.Pattern[str], Callable[[str], str | None]], ...] = (
     (_SOFT_BREAK, lambda _: ""),
     (_WORD, _fold_confusables),
     (_DIGITISH, _fold_digitish),
+    (_DIGITISH_RUN, _fold_digitish_run),
 )
 
 

@@ -134,7 +134,7 @@ _NUMBER_WORDS = {
 _TEENS = ("ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen").split()
 _TENS = ("twenty thirty forty fifty sixty seventy eighty ninety").split()
 _DIGIT_WORD = r"(?:zero|oh|nought|one|two|three|four|five|six|seven|eight|nine|double|triple)"
-_SPELLED_RUN = re.compile(rf"\b{_DIGIT_WORD}(?:[\s,;-]+(?:and\s+)?{_DIGIT_WORD}){{5,}}\b", _I)
+_SPELLED_RUN = re.compile(rf"\b{_DIGIT_WORD}(?:[\s,;-]+(?:and\s+)?{_DIGIT_WORD}){{3,}}\b", _I)
 
 
 def _spelled_numbers(text: str) -> Iterator[Hit]:
@@ -150,7 +150,11 @@ def _spelled_numbers(text: str) -> Iterator[Hit]:
                 digits.append(_NUMBER_WORDS[word] * repeat)
                 repeat = 1
         value = "".join(digits)
+        if len(value) < 4:
+            continue
         if len(value) < 6:
+            # Four or five digits said one by one: a postcode, house number or PIN, never a count.
+            yield Hit(match.start(), match.end(), "ZIP_CODE", 0.5)
             continue
         verdict = classify_digits(value, text, match.start(), spaced_out=True, structured=True)
         yield Hit(match.start(), match.end(), verdict[0] if verdict else "ACCOUNT_NUMBER", 0.7)
@@ -189,8 +193,9 @@ _COMMON_TLDS = frozenset("""
 com net org edu gov mil int io co uk de fr it es nl be ch at se no dk fi pl cz sk ru ua br mx ar cl ca au nz in
 jp cn kr tw hk sg my id ph th vn info biz me us eu ie pt gr hu ro bg hr si rs tr il ae sa za ng ke eg ma tn
 """.split())
-_AT_WORD = rf"(?:\s*[\[({{<]\s*(?:{_AT_NAMES}|@)\s*[\])}}>]\s*|\s+(?:{_AT_NAMES})\s+)"
-_DOT_WORD = rf"(?:\s*[\[({{<]\s*(?:{_DOT_NAMES}|\.)\s*[\])}}>]\s*|\s+(?:{_DOT_NAMES})\s+|\.)"
+_AT_WORD = rf"(?:\s*[\[({{<]\s*(?:{_AT_NAMES}|@|a)\s*[\])}}>]\s*|\s+(?:{_AT_NAMES})\s+)"
+_DOT_WORD = rf"(?:\s*[\[({{<]\s*(?:{_DOT_NAMES}|\.)\s*[\])}}>]\s*|\s+(?:{_DOT_NAMES})\s+|[ \t]+\.[ \t]+|\.)"
+_DOT_FORM = re.compile(rf"\b(?:{_DOT_NAMES})\b|[\[({{<]\s*(?:{_DOT_NAMES}|\.)\s*[\])}}>]|\s\.\s", _I)
 _LOCAL = rf"[A-Za-z0-9][\w+-]*(?:{_DOT_WORD}[\w+-]+)*"
 _OBFUSCATED_EMAIL = re.compile(
     rf"(?<![\w.+-]){_LOCAL}(?:{_AT_WORD}|\s*@\s*)[A-Za-z0-9][\w-]*(?:{_DOT_WORD}[A-Za-z0-9][\w-]*)*"
@@ -204,9 +209,9 @@ def _emails(text: str) -> Iterator[Hit]:
         yield Hit(match.start(), match.end(), "EMAIL_ADDRESS", 0.75)
     for match in _OBFUSCATED_EMAIL.finditer(text):
         value = match.group()
-        if "@" in value or re.search(rf"[\[({{<]\s*(?:{_AT_NAMES}|@)", value, _I):
+        if "@" in value or re.search(rf"[\[({{<]\s*(?:{_AT_NAMES}|@|a)\s*[\])}}>]", value, _I):
             yield Hit(match.start(), match.end(), "EMAIL_ADDRESS", 0.8)
-        elif (re.search(rf"\b(?:{_DOT_NAMES})\b", value, _I) or re.search(r"[._\d]", value.split()[0])) and (
+        elif (_DOT_FORM.search(value) or re.search(r"[._\d]", value.split()[0])) and (
                 re.split(r"\W+", value)[-1].lower() in _COMMON_TLDS):
             yield Hit(match.start(), match.end(), "EMAIL_ADDRESS", 0.65)
     if " @ " in text or re.search(r"\S @|@ \S", text):

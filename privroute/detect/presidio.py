@@ -91,6 +91,7 @@ class PresidioDetector:
         self._names = self._given | surnames()
         self._keep = KeepContext(self._english, self._given, self._names)
         self._stop_words = frozenset(getattr(self._nlp.Defaults, "stop_words", ()))
+        self._words = self._english | self._stop_words  # what a split view must not join
         extra = self._pack.recognizers(config.language, self._english) if self._pack.recognizers else []
         self._analyzer, self._nlp_engine = build_analyzer(config, self._nlp, offline_tld_extractor(),
                                                           self._english, extra, self._pack.context)
@@ -181,7 +182,7 @@ class PresidioDetector:
             return entities
         from .splits import split_view
 
-        view = split_view(normalize(text, PASSES_KEEPING_BREAKS), self._english)
+        view = split_view(normalize(text, PASSES_KEEPING_BREAKS), self._words)
         if view is None:
             return entities
         view = self._fold(view)

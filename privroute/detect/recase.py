@@ -49,6 +49,14 @@ def _known_english(word: str, english: frozenset[str]) -> bool:
     return False
 
 
+def _shouted_name(word: str, lowered: str, english: frozenset[str], names: frozenset[str]) -> bool:
+    """An all-capital word that is a name, not an acronym: five letters or more and no English
+    word, or a known name of four letters that is no English word ("ALMA", not "COPD")."""
+    if _known_english(lowered, english):
+        return False
+    return len(word) >= 5 or (len(word) == 4 and lowered in names)
+
+
 def _alternating(word: str) -> bool:
     runs = re.findall(r"[^\W\d_a-zà-ÿ]+", word[1:])
     return len(runs) >= 2 and any(ch.islower() for ch in word[1:])
@@ -117,7 +125,8 @@ def fold_words(normalized: Normalized, english: frozenset[str], names: frozenset
     lower = [m.group() for m in words if m.group().islower()]
     # A lower-case word stands out as a name only in English text: in French or in
     # jargon most words are unknown to an English word list, and none is a name for that.
-    english_text = bool(lower) and sum(_known_english(w, english) for w in lower) >= 0.85 * len(lower)
+    strangers = sum(not _known_english(w, english) for w in lower)
+    english_text = bool(lower) and strangers <= max(3, 0.15 * len(lower))
 
     def unknown(match: re.Match[str] | None) -> bool:
         if match is None:
@@ -139,7 +148,7 @@ def fold_words(normalized: Normalized, english: frozenset[str], names: frozenset
             if word in names or unknown(before) or unknown(after):
                 put(match.start(), word[0].upper() + word[1:])
         elif word.isupper():
-            if len(word) >= 5 and not _known_english(lowered, english) and not clinical(word, text, match.end()):
+            if _shouted_name(word, lowered, english, names) and not clinical(word, text, match.end()):
                 put(match.start(), word[0] + lowered[1:])
         elif _alternating(word):
             put(match.start(), word[0].upper() + lowered[1:])

@@ -10,8 +10,12 @@ reading is lost. A split is undone where it looks like one:
 * a break inside a word: the fragments on both sides continue one another
   (the right one starts in lower case or both are digits) and are not both
   English words ("patient\nwas" is two words; "Rub\nija" is one) -> joined;
-* a break between two capitalised words (a name over two lines or cells:
-  "Johannes\nVarvio", "Sara || Schwarz") -> one space.
+* a table-cell break between two capitalised words or two numbers (a name
+  or a number over two cells: "Sara || Schwarz", "4111 | 1111") -> one space,
+  or joined.
+
+Digits over two lines are left to the digit-chain recognizer, and two words
+over two lines are prose, not a split.
 
 Text without such a split gets no second reading (it costs a second pass).
 """
@@ -25,13 +29,13 @@ from .normalize import Normalized, replace_spans
 __all__ = ["split_view"]
 
 # A line break (a hyphen before it is a break inside a word) or a table-cell separator.
-_MARK = re.compile(r"(?<=[^\W_])(-?[ \t]*\r?\n[ \t]*|[ \t]*\|{1,2}[ \t]*|\t|[ \t]+;[ \t]+)(?=[^\W_])")
+_MARK = re.compile(r"(?<=[^\W_])(-?[ \t]?\r?\n[ \t]?|[ \t]*\|{1,2}[ \t]*|\t|[ \t]+;[ \t]+)(?=[^\W_])")
 _LEFT = re.compile(r"[^\W_]+$")
 _RIGHT = re.compile(r"[^\W_]+")
 
 
-def split_view(normalized: Normalized, english: frozenset[str]) -> Normalized | None:
-    """The detection copy with splits undone, or None when it has none."""
+def split_view(normalized: Normalized, words: frozenset[str]) -> Normalized | None:
+    """The detection copy with splits undone, or None when it has none (``words``: English words)."""
     text = normalized.text
     if "\n" not in text and "|" not in text and "\t" not in text and ";" not in text:
         return None
@@ -42,11 +46,14 @@ def split_view(normalized: Normalized, english: frozenset[str]) -> Normalized | 
         if left is None or right is None:
             continue
         lw, rw = left.group(), right.group()
+        line_break = "\n" in match.group()
         if lw.isdigit() and rw.isdigit():
+            if not line_break:  # digits over lines are read by the digit-chain recognizer already
+                edits.append((match.start(), match.end(), ""))
+        elif (lw.isalpha() and rw.isalpha() and rw[0].islower() and not match.group().strip().startswith(";")
+              and not (lw.lower() in words and rw in words)):
             edits.append((match.start(), match.end(), ""))
-        elif (rw[0].islower() and not (lw.lower() in english and rw in english)
-              and not match.group().strip().startswith(";")):
-            edits.append((match.start(), match.end(), ""))
-        elif lw[:1].isupper() and rw[:1].isupper() and lw[1:].islower() and rw[1:].islower():
+        elif (not line_break and lw[:1].isupper() and rw[:1].isupper() and lw[1:].islower()
+              and rw[1:].islower()):
             edits.append((match.start(), match.end(), " "))
     return replace_spans(normalized, edits) if edits else None
