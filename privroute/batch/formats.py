@@ -225,40 +225,39 @@ def _scalar_text(value: Any) -> str | None:
 
 
 def _map_strings(value: Any, fn: Callable[[str, Any, str | None, int], str], field: str | None = None,
-                 record: int = 0, counter: list[int] | None = None) -> Any:
+                 record: int | None = None, counter: list[int] | None = None) -> Any:
     """A copy of a JSON value with every key and scalar passed through ``fn(text, original, field, record)``.
 
     Visited in document order: a key, then its value. ``field`` is the key a
-    value sits under (an array passes its key on to its items) and ``record``
-    numbers the object it belongs to. A key is given its parent's field when it
-    is shaped like a value itself (``{"by_mrn": {"4471123": ...}}``); other keys
-    (field names) are not visited.
+    value sits under (an array passes its key on to its items). ``record``
+    numbers the record a value belongs to: the document, or each object that is
+    an item of an array; objects nested under a key belong to their parent's
+    record ({"id": 7, "patient": {"name": ...}} is one record). A key is visited
+    only when it is shaped like a value itself (``{"by_mrn": {"4471123": ...}}``,
+    ``{"Jane Roe": {...}}``), with its parent's field; field names are not.
     """
     from ..detect.structured import key_is_value
 
     counter = counter if counter is not None else [0]
     text = _scalar_text(value)
     if text is not None:
-        return fn(text, value, field, record)
+        return fn(text, value, field, record or 0)
     if isinstance(value, dict):
-        counter[0] += 1
-        own = counter[0]
+        if record is None:
+            counter[0] += 1
+            record = counter[0]
         out = {}
         for key, item in value.items():
             new_key = key
             if key_is_value(key):
-                # A key that is itself a value: an id-shaped one names the record it holds (an id,
-                # personal when that record is); a name under its parent's field ("patients").
-                if _ID_KEY.fullmatch(key) and isinstance(item, dict):
-                    new_key = fn(key, key, "id", counter[0] + 1)
-                else:
-                    new_key = fn(key, key, field, own)
-            out[new_key] = _map_strings(item, fn, key, own, counter)
+                # An id-shaped key names what it holds: an id, personal when its record is.
+                new_key = fn(key, key, "id" if _ID_KEY.fullmatch(key) and isinstance(item, dict) else field, record)
+            out[new_key] = _map_strings(item, fn, key, record, counter)
         if len(out) != len(value):
             raise FormatError("JSON object keys collide once redacted")
         return out
     if isinstance(value, list):
-        return [_map_strings(item, fn, field, record, counter) for item in value]
+        return [_map_strings(item, fn, field, None if isinstance(item, dict) else record, counter) for item in value]
     return value
 
 
