@@ -147,6 +147,10 @@ def fold_words(normalized: Normalized, english: frozenset[str], names: frozenset
                 index + 1].start()] == " " else None
             if word in names or unknown(before) or unknown(after):
                 put(match.start(), word[0].upper() + word[1:])
+                # Its neighbours that are names too, even English words ("tyrone jackson").
+                for other in (before, after):
+                    if other is not None and other.group().islower() and other.group() in names:
+                        put(other.start(), other.group()[0].upper() + other.group()[1:])
         elif word.isupper():
             if _shouted_name(word, lowered, english, names) and not clinical(word, text, match.end()):
                 put(match.start(), word[0] + lowered[1:])
