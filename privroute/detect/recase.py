@@ -145,12 +145,10 @@ def fold_words(normalized: Normalized, english: frozenset[str], names: frozenset
             before = words[index - 1] if index and text[words[index - 1].end():match.start()] == " " else None
             after = words[index + 1] if index + 1 < len(words) and text[match.end():words[
                 index + 1].start()] == " " else None
+            if any(o is not None and o.group().islower() and o.group() in names for o in (before, after)):
+                continue  # a lower-case pair of known names: names.py reads those as they are
             if word in names or unknown(before) or unknown(after):
                 put(match.start(), word[0].upper() + word[1:])
-                # Its neighbours that are names too, even English words ("tyrone jackson").
-                for other in (before, after):
-                    if other is not None and other.group().islower() and other.group() in names:
-                        put(other.start(), other.group()[0].upper() + other.group()[1:])
         elif word.isupper():
             if _shouted_name(word, lowered, english, names) and not clinical(word, text, match.end()):
                 put(match.start(), word[0] + lowered[1:])

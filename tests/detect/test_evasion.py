@@ -1,0 +1,88 @@
+"""Robustness per transform class: values rewritten by the generator are still caught.
+
+The sentences are ordinary prompts written for this test (not development data);
+every transform of privroute.mutate is applied to each labeled value with
+several seeds, and the detector must catch each class, not one spelling.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+import privroute
+from privroute.evaluate import value_caught
+from privroute.mutate import TRANSFORMS, mutate_text
+
+CASES = [
+    ("Please update the record for Margaret Okafor before Friday.", [("PERSON", 29, 44)]),
+    ("Send the signed form to daniel.whitfield@example.org today.", [("EMAIL_ADDRESS", 24, 51)]),
+    ("My card number is 4111 1111 1111 1111, please refund it.", [("CREDIT_CARD", 18, 37)]),
+    ("The employee SSN is 536-22-8147 according to HR.", [("US_SSN", 20, 31)]),
+    ("You can reach me on 212-555-0147 after six.", [("PHONE_NUMBER", 20, 32)]),
+    ("Wire it to IBAN DE89 3704 0044 0532 0130 00 by Monday.", [("IBAN_CODE", 16, 43)]),
+    ("Ask Tomasz Wieczorek about the lease renewal.", [("PERSON", 4, 20)]),
+]
+SEEDS = range(4)
+# Each transform class must be caught at least this often over CASES x SEEDS.
+FLOOR = {name: 0.85 for name in TRANSFORMS}
+
+
+@pytest.mark.parametrize("transform", list(TRANSFORMS))
+def test_each_transform_class_is_caught(transform: str, general_detector: Any) -> None:
+    values = caught = 0
+    for index, (text, spans) in enumerate(CASES):
+        for seed in SEEDS:
+            mutated = mutate_text(text, spans, transform, f"{seed}:{index}")
+            output = privroute.redact(mutated.text, policy="general").text
+            for span in mutated.spans:
+                if span.mutated:
+                    values += 1
+                    caught += value_caught(mutated.text[span.start:span.end], output)
+    assert values, transform
+    assert caught / values >= FLOOR[transform], f"{transform}: {caught}/{values}"
+
+
+@pytest.fixture(scope="module")
+def general_detector() -> Any:
+    privroute.redact("warm up Jane Roe", policy="general")
+
+
+class TestDecoding:
+    @pytest.mark.parametrize("text", [
+        "commit da39a3ee5e6b4b0d3255bfef95601890afd80709 fixed it",  # a hash decodes to no text
+        "See https://example.com/search?q=chest%20pain%20advice for details",  # a URL with a few escapes
+        "The build id is Dashboard_v2_final and the tag is release-2024",
+    ])
+    def test_opaque_but_not_encoded_text_is_not_taken_for_a_payload(self, text: str, general_detector: Any) -> None:
+        redaction = privroute.redact(text, policy="general")
+        assert all(e.type != "ENCODED_TEXT" and e.source != "privroute-encoded" for e in redaction.entities)
+
+    @pytest.mark.parametrize("payload", [
+        "4a616e6520526f65", "0x4a616e6520526f65", "\\x4a\\x61\\x6e\\x65\\x20\\x52\\x6f\\x65",
+        "SmFuZSBSb2U=", "%4A%61%6E%65%20%52%6F%65", "&#74;&#97;&#110;&#101;&#32;&#82;&#111;&#101;",
+    ])
+    def test_encoded_payloads_are_redacted_whole(self, payload: str, general_detector: Any) -> None:
+        redaction = privroute.redact(f"the note field holds {payload} as sent", policy="general")
+        assert payload not in redaction.text and redaction.text.startswith("the note field holds <")
+
+    def test_encoded_text_without_pii_is_still_opaque(self, general_detector: Any) -> None:
+        decision = privroute.classify("the blob is aGVsbG8gdGhlcmUgZnJpZW5k", policy="general")
+        assert "opaque-encoded-text" in decision.reasons
+
+
+def test_eval_mutate_prints_per_transform_json(tmp_path) -> None:
+    from privroute.cli.main import main
+
+    data = tmp_path / "d.jsonl"
+    data.write_text("".join(json.dumps({"text": t, "spans": [{"label": l, "start": s, "end": e} for l, s, e in sp]})
+                            + "\n" for t, sp in CASES), encoding="utf-8")
+    result = CliRunner().invoke(main, ["eval", "--mutate", "hex,case+homoglyph", "--seed", "3", "--json", str(data)])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert set(report["per_transform"]) == {"hex", "case+homoglyph"}
+    for row in report["per_transform"].values():
+        assert row["values"] > 0 and 0 <= row["rate"] <= 1 and row["baseline"] is not None
