@@ -182,7 +182,7 @@ class PresidioDetector:
             return entities
         from .splits import split_view
 
-        view = split_view(normalize(text, PASSES_KEEPING_BREAKS), self._words)
+        view = split_view(normalize(text, PASSES_KEEPING_BREAKS), self._words, self._names)
         if view is None:
             return entities
         view = self._fold(view)

@@ -34,6 +34,7 @@ __all__ = ["fold_words"]
 _WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?")
 _LEET_WORD = re.compile(r"(?<![\w@])[^\W_]*[^\W\d_][^\W_]*(?![\w])")
 _LEET = {"0": ("o",), "1": ("i", "l"), "3": ("e",), "4": ("a",), "5": ("s",), "7": ("t",)}
+_SHOUT_GAP = re.compile(r"[ \t]*(?:[ \t]|[,.][ \t]|[ \t]\d+[ \t])[ \t]*")
 _SUFFIXES = ("ies", "ied", "es", "ed", "ing", "ly", "er", "est", "s", "d", "'s", "’s")
 
 
@@ -135,6 +136,7 @@ def fold_words(normalized: Normalized, english: frozenset[str], names: frozenset
         return (word.islower() and len(word) >= 3 and not _known_english(word, english)
                 and not clinical(word, text, match.end()))
 
+    shouted: list[int] = []
     for index, match in enumerate(words):
         word = match.group()
         lowered = word.lower()
@@ -152,8 +154,20 @@ def fold_words(normalized: Normalized, english: frozenset[str], names: frozenset
         elif word.isupper():
             if _shouted_name(word, lowered, english, names) and not clinical(word, text, match.end()):
                 put(match.start(), word[0] + lowered[1:])
+                shouted.append(index)
         elif _alternating(word):
             put(match.start(), word[0].upper() + lowered[1:])
+    # The capital words around a shouted name belong with it ("DIAKOU STREET", "RŮŽENA AND KIRÁLY").
+    for index in shouted:
+        for step in (-1, 1):
+            other = index + step
+            while 0 <= other < len(words) and words[other].group().isupper() and _SHOUT_GAP.fullmatch(
+                    text[min(words[other].end(), words[other - step].end()):max(words[other].start(),
+                                                                                 words[other - step].start())]):
+                found = words[other]
+                if not clinical(found.group(), text, found.end()):
+                    put(found.start(), found.group()[0] + found.group()[1:].lower())
+                other += step
     if chars is not None:
         text = "".join(chars)
     if text == normalized.text:

@@ -8,8 +8,11 @@ two), so a split value is found whole and nothing found in the original
 reading is lost. A split is undone where it looks like one:
 
 * a break inside a word: the fragments on both sides continue one another
-  (the right one starts in lower case or both are digits) and are not both
-  English words ("patient\nwas" is two words; "Rub\nija" is one) -> joined;
+  (the right one starts in lower case) and are not both English words, unless
+  together they spell a known name ("patient\nwas" is two words; "Rub\nija" and
+  "Matt\nhew" are one) -> joined; a number hyphenated over two lines -> joined;
+* two capitalised words over two lines that are no English words (a name:
+  "Šárka\nOttová") -> one space;
 * a table-cell break between two capitalised words or two numbers (a name
   or a number over two cells: "Sara || Schwarz", "4111 | 1111") -> one space,
   or joined.
@@ -34,8 +37,12 @@ _LEFT = re.compile(r"[^\W_]+$")
 _RIGHT = re.compile(r"[^\W_]+")
 
 
-def split_view(normalized: Normalized, words: frozenset[str]) -> Normalized | None:
-    """The detection copy with splits undone, or None when it has none (``words``: English words)."""
+def split_view(normalized: Normalized, words: frozenset[str], names: frozenset[str] = frozenset()) -> Normalized | None:
+    """The detection copy with splits undone, or None when it has none.
+
+    ``words``: English words (two of them over a line break are prose); ``names``:
+    known names ("Matt\nhew" is one).
+    """
     text = normalized.text
     if "\n" not in text and "|" not in text and "\t" not in text and ";" not in text:
         return None
@@ -48,12 +55,14 @@ def split_view(normalized: Normalized, words: frozenset[str]) -> Normalized | No
         lw, rw = left.group(), right.group()
         line_break = "\n" in match.group()
         if lw.isdigit() and rw.isdigit():
-            if not line_break:  # digits over lines are read by the digit-chain recognizer already
+            # Digits over two cells, or a number hyphenated over two lines ("536-\n50"); other
+            # digits over lines are read by the digit-chain recognizer (or are a numbered list).
+            if not line_break or match.group().startswith("-"):
                 edits.append((match.start(), match.end(), ""))
         elif (lw.isalpha() and rw.isalpha() and rw[0].islower() and not match.group().strip().startswith(";")
-              and not (lw.lower() in words and rw in words)):
+              and (not (lw.lower() in words and rw in words) or (lw + rw).lower() in names)):
             edits.append((match.start(), match.end(), ""))
-        elif (not line_break and lw[:1].isupper() and rw[:1].isupper() and lw[1:].islower()
-              and rw[1:].islower()):
+        elif (lw[:1].isupper() and rw[:1].isupper() and lw[1:].islower() and rw[1:].islower()
+              and (not line_break or (lw.lower() not in words and rw.lower() not in words))):
             edits.append((match.start(), match.end(), " "))
     return replace_spans(normalized, edits) if edits else None
