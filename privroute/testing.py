@@ -9,6 +9,10 @@ real openai client and the real HTTP path run, and every request body that
 "left the machine" can be inspected. ``privroute demo`` uses it, backed by the
 local model, as a clearly labelled stand-in for a frontier when no key is set.
 
+``mutate_text`` and ``TRANSFORMS`` (from privroute.mutate) turn any labeled data set into
+evasion cases: every PII value rewritten by seeded, composable transforms, the label
+spans kept aligned.
+
 A responder decides each reply; a ``Reply`` can inject faults (status codes,
 Retry-After, delays, dropped connections, malformed bodies, truncated answers,
 streams cut in the middle).
@@ -28,8 +32,9 @@ from typing import Any
 from .backends.base import Backend, Message
 from .backends.fake import FakeBackend
 from .detect.fake import FakeDetector
+from .mutate import TRANSFORMS, Mutated, mutate_text
 
-__all__ = ["FakeBackend", "FakeDetector", "OpenAIServer", "Reply", "echo"]
+__all__ = ["FakeBackend", "FakeDetector", "Mutated", "OpenAIServer", "Reply", "TRANSFORMS", "echo", "mutate_text"]
 
 
 @dataclass(frozen=True)
