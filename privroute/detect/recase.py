@@ -34,6 +34,7 @@ __all__ = ["fold_words"]
 _WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?")
 _LEET_WORD = re.compile(r"(?<![\w@])[^\W_]*[^\W\d_][^\W_]*(?![\w])")
 _LEET = {"0": ("o",), "1": ("i", "l"), "3": ("e",), "4": ("a",), "5": ("s",), "7": ("t",)}
+_UNITS = frozenset("mg mcg ml kg km cm mm hr hrs min mins sec secs wk wks yr yrs yo th st nd rd am pm x".split())
 _SHOUT_GAP = re.compile(r"[ \t]*(?:[ \t]|[,.][ \t]|[ \t]\d+[ \t])[ \t]*")
 _SUFFIXES = ("ies", "ied", "es", "ed", "ing", "ly", "er", "est", "s", "d", "'s", "’s")
 
@@ -75,8 +76,10 @@ def _deleet(token: str, known: Callable[[str], bool]) -> str | None:
     letters = sum(ch.isalpha() for ch in token)
     if len(token) < 3 or not letters:
         return None
+    if token[0].isdigit() and token[1].isdigit():
+        return None  # a number with something after it ("10am", "30secs")
     options = [_LEET.get(ch, (ch,)) for ch in token]
-    first_upper = token[0].isupper() or (token[0].isdigit() and token[1:2].isupper())
+    first_upper = token[0].isupper() or token[0].isdigit()  # a digit for a capital: names start with one
 
     def cased(candidate: str) -> str:
         return candidate[:1].upper() + candidate[1:] if first_upper else candidate
@@ -85,11 +88,17 @@ def _deleet(token: str, known: Callable[[str], bool]) -> str | None:
         candidate = "".join(combination)
         if known(candidate.lower()):
             return cased(candidate)
-    # An unknown spelling counts only when it looks like a word of 3+ letters with
-    # the digits inside or at the end ("Szab1na", "Fanucc1"), not a code ("A1c", "4th", "10mins").
-    if letters < 3 or token[0].isdigit():
+    # An unknown spelling counts only when it looks like a word of 3+ letters ("Szab1na",
+    # "Fanucc1", "5chulz"), not a code or a number with its unit ("A1c", "4th", "10mins", "7days").
+    if letters < 3:
         return None
-    candidate = cased("".join(option[0] for option in options))
+    candidate = "".join(option[0] for option in options)
+    if token[0].isdigit():
+        if not token[1].isalpha() or known(candidate[1:].lower()) or candidate[1:].lower() in _UNITS:
+            return None
+        candidate = candidate[0].upper() + candidate[1:]  # a digit for a capital: names start with one
+    else:
+        candidate = cased(candidate)
     return candidate if _word_shaped(candidate) else None
 
 
