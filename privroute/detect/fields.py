@@ -85,7 +85,7 @@ _ALIASES: dict[str, str] = {
     "nin": "national", "nino": "national", "nid": "national", "aadhaar": "national", "bsn": "national",
     "pesel": "national", "cpr": "national", "personnummer": "national", "dni": "national", "curp": "national",
     "sin": "national", "nir": "national", "insee": "national", "nhs": "national", "identity": "national",
-    "mrn": "mrn", "mr": "mrn", "ehr": "mrn", "emr": "mrn", "pid": "mrn", "chart": "mrn",
+    "mrn": "mrn", "ehr": "mrn", "emr": "mrn", "pid": "mrn", "chart": "mrn",
     "hicn": "member #", "mbi": "member #", "medicaid": "member #", "medicare": "member #", "insured": "member",
     "subscriber": "member", "beneficiary": "member", "membership": "member",
     "docket": "docket", "matter": "case",

@@ -185,7 +185,7 @@ _QUOTED_PAIR = re.compile(
 _PAIR_HINT = re.compile(r"""[:=][ \t]*["']""")
 # An unquoted pair: a field-like key (at most 3 words) at a line or clause start, then its value.
 _BARE_PAIR = re.compile(
-    r"(?:^|(?<=[\n,;{(|&?]))[ \t]*([A-Za-z][\w#.-]{0,30}(?:[ \t][A-Za-z][\w#.-]{0,20}){0,2})[ \t]*(?:[:=]|\bis\b)"
+    r"(?:^|(?<=[\n,;{(|&?]))[ \t]*([A-Za-z][\w#.-]{0,30}(?:[ \t][A-Za-z][\w#.-]{0,20}){0,2})[ \t]*[:=]"
     r"[ \t]*([^\s\"',;|&{}<>][^\n,;|&{}<>]{0,80})", re.MULTILINE)
 _DIGIT = re.compile(r"\d")
 _BARE_NAME = re.compile(r"(?:(?:Mr|Mrs|Ms|Dr|Prof)\.? )?[A-ZÀ-Þ][\w'’.-]*(?: [A-ZÀ-Þ][\w'’.-]*){0,3}")
