@@ -6,7 +6,8 @@ does, and the rewritten value counts as caught when nothing of it reaches the
 output: not verbatim, not with white space squeezed out, and none of its words
 (3+ letters or digits) left anywhere in the output (the ``caught`` rule of
 ``privroute eval`` on adversarial data). ``baseline`` is the caught rate of the
-same values unchanged, so a transform's cost to the detector is the difference.
+same values unchanged, and ``robustness`` the share of those still caught once rewritten
+(what the transform costs the detector, apart from what it misses anyway).
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ class TransformScore:
     values: int
     caught: int
     baseline_caught: int
+    kept: int = 0
+    """Values caught both unchanged and rewritten: ``kept / baseline_caught`` is what the transform
+    costs the detector, apart from what it misses anyway."""
 
     @property
     def rate(self) -> float | None:
@@ -36,11 +40,16 @@ class TransformScore:
     def baseline(self) -> float | None:
         return self.baseline_caught / self.values if self.values else None
 
+    @property
+    def robustness(self) -> float | None:
+        return self.kept / self.baseline_caught if self.baseline_caught else None
+
     def as_dict(self) -> dict[str, Any]:
         def r(value: float | None) -> float | None:
             return None if value is None else round(value, 4)
 
-        return {"values": self.values, "caught": self.caught, "rate": r(self.rate), "baseline": r(self.baseline)}
+        return {"values": self.values, "caught": self.caught, "rate": r(self.rate), "baseline": r(self.baseline),
+                "robustness": r(self.robustness)}
 
 
 def labeled_spans(example: Example) -> list[tuple[str, int, int]]:
@@ -70,7 +79,7 @@ def evaluate_mutations(examples: Sequence[Example], redact: Callable[[str], str]
 
     scores = []
     for chain in chains:
-        values = caught = base = 0
+        values = caught = base = kept = 0
         for index, example in enumerate(examples):
             spans = labeled_spans(example)
             mutated = mutate_text(example.text, spans, chain, f"{seed}:{index}")
@@ -84,9 +93,12 @@ def evaluate_mutations(examples: Sequence[Example], redact: Callable[[str], str]
                 if not span.mutated or source is None:
                     continue
                 values += 1
-                caught += value_caught(mutated.text[span.start:span.end], output)
-                base += value_caught(example.text[source[1]:source[2]], original)
-        scores.append(TransformScore(chain, values, caught, base))
+                now = value_caught(mutated.text[span.start:span.end], output)
+                before = value_caught(example.text[source[1]:source[2]], original)
+                caught += now
+                base += before
+                kept += now and before
+        scores.append(TransformScore(chain, values, caught, base, kept))
     return scores
 
 

@@ -120,6 +120,7 @@ def _mutations(examples: list, policy: str, spec: str, seed: int, as_json: bool)
                                "per_transform": {s.transform: s.as_dict() for s in scores}}))
         return
     click.echo(f"policy {policy}: {len(examples)} texts, seed {seed}, {values} rewritten values")
-    click.echo(f"  {'transform':<26}{'values':>8}{'caught':>9}{'baseline':>10}")
+    click.echo(f"  {'transform':<26}{'values':>8}{'caught':>9}{'baseline':>10}{'robustness':>12}")
     for score in scores:
-        click.echo(f"  {score.transform:<26}{score.values:>8}{_fmt(score.rate):>9}{_fmt(score.baseline):>10}")
+        click.echo(f"  {score.transform:<26}{score.values:>8}{_fmt(score.rate):>9}{_fmt(score.baseline):>10}"
+                   f"{_fmt(score.robustness):>12}")

@@ -59,7 +59,7 @@ def split_view(normalized: Normalized, words: frozenset[str], names: frozenset[s
             # digits over lines are read by the digit-chain recognizer (or are a numbered list).
             if not line_break or match.group().startswith("-"):
                 edits.append((match.start(), match.end(), ""))
-        elif (lw.isalpha() and rw.isalpha() and rw[0].islower() and not match.group().strip().startswith(";")
+        elif (lw.isalpha() and rw.isalpha() and rw[0].islower()
               and (not (lw.lower() in words and rw in words) or (lw + rw).lower() in names)):
             edits.append((match.start(), match.end(), ""))
         elif (lw[:1].isupper() and rw[:1].isupper() and lw[1:].islower() and rw[1:].islower()
