@@ -108,7 +108,7 @@ _ID_WORDS: dict[str, str] = {
 
 # Subjects that own an identifier: typed only together with an id word (``account`` alone also counts).
 _SUBJECTS: dict[str, str] = {
-    "patient": "MEDICAL_RECORD_NUMBER", "medical": "MEDICAL_RECORD_NUMBER", "record": "MEDICAL_RECORD_NUMBER",
+    "patient": "MEDICAL_RECORD_NUMBER", "medical": "MEDICAL_RECORD_NUMBER", "mr": "MEDICAL_RECORD_NUMBER", "record": "MEDICAL_RECORD_NUMBER",
     "encounter": "MEDICAL_RECORD_NUMBER", "visit": "MEDICAL_RECORD_NUMBER", "admission": "MEDICAL_RECORD_NUMBER",
     "accession": "MEDICAL_RECORD_NUMBER", "specimen": "MEDICAL_RECORD_NUMBER",
     "member": "HEALTH_PLAN_ID", "policy": "HEALTH_PLAN_ID", "insurance": "HEALTH_PLAN_ID",
