@@ -34,6 +34,13 @@ __all__ = ["fold_words"]
 _WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?")
 _LEET_WORD = re.compile(r"(?<![\w@])[^\W_]*[^\W\d_][^\W_]*(?![\w])")
 _LEET = {"0": ("o",), "1": ("i", "l"), "3": ("e",), "4": ("a",), "5": ("s",), "7": ("t",)}
+_GLUE = re.compile(r"[@_/\\=#%&+]|[.:](?=\S)")
+
+
+def _glued(text: str, start: int, end: int) -> bool:
+    """Part of a longer token (e-mail, URL, path, identifier), not a word of prose."""
+    return bool(_GLUE.match(text, end)) or (start > 0 and text[start - 1] in "@_/\\=#%&+.:" and
+                                           (start < 2 or not text[start - 2].isspace()) and text[start - 1] != ":")
 _UNITS = frozenset("mg mcg ml kg km cm mm hr hrs min mins sec secs wk wks yr yrs yo th st nd rd am pm x".split())
 _SHOUT_GAP = re.compile(r"[ \t]*(?:[ \t]|[,.][ \t]|[ \t]\d+[ \t])[ \t]*")
 _SUFFIXES = ("ies", "ied", "es", "ed", "ing", "ly", "er", "est", "s", "d", "'s", "’s")
@@ -131,7 +138,9 @@ def fold_words(normalized: Normalized, english: frozenset[str], names: frozenset
         if chars is not None:
             text = "".join(chars)
             chars = None
-    words = [m for m in _WORD.finditer(text) if len(m.group()) >= 3 and len(m.group().lower()) == len(m.group())]
+    # Words of prose only: a piece of an e-mail, URL, path or identifier keeps its case.
+    words = [m for m in _WORD.finditer(text) if len(m.group()) >= 3 and len(m.group().lower()) == len(m.group())
+             and not _glued(text, m.start(), m.end())]
     lower = [m.group() for m in words if m.group().islower()]
     # A lower-case word stands out as a name only in English text: in French or in
     # jargon most words are unknown to an English word list, and none is a name for that.
