@@ -258,6 +258,9 @@ def _collapse_spaced(text: str, starts: array, ends: array) -> tuple[str, array,
     cursor = 0
     changed = False
     for match in _SPACED_RUN.finditer(text):
+        singles = match.group().split()
+        if sum(ch.isalnum() for ch in singles) < max(4, 0.75 * len(singles)):
+            continue  # tokenised text ("U . S . A .", "Section 2 . 1 . 1"), not a spaced-out word
         gaps = [g.span() for g in _GAP.finditer(text, match.start(), match.end())]
         narrow = min(e - s for s, e in gaps)
         changed = True

@@ -41,13 +41,23 @@ def _glued(text: str, start: int, end: int) -> bool:
     """Part of a longer token (e-mail, URL, path, identifier), not a word of prose."""
     return bool(_GLUE.match(text, end)) or (start > 0 and text[start - 1] in "@_/\\=#%&+.:" and
                                            (start < 2 or not text[start - 2].isspace()) and text[start - 1] != ":")
+_NEAR_NUMBER = re.compile(r"\d[\w/-]*[ \t]+(?:[A-Z]+[ \t]+)?$|[ \t]+\d")
 _UNITS = frozenset("mg mcg ml kg km cm mm hr hrs min mins sec secs wk wks yr yrs yo th st nd rd am pm x".split())
 _SHOUT_GAP = re.compile(r"[ \t]*(?:[ \t]|[,.][ \t]|[ \t]\d+[ \t])[ \t]*")
 _SUFFIXES = ("ies", "ied", "es", "ed", "ing", "ly", "er", "est", "s", "d", "'s", "’s")
 
 
+# Closed-class words WordNet leaves out (it lists nouns, verbs, adjectives and adverbs only):
+# modals, and the here-/there-/where- compounds of legal English.
+_CLOSED_CLASS = frozenset({"shall", "shalt", "unto", "upon", "whilst", "amongst", "thereupon", "aforesaid",
+                           "notwithstanding", "pursuant", "hereinafter", "hereinbefore", "heretofore", "thereto"}
+                          | {f"{head}{tail}" for head in ("here", "there", "where") for tail in (
+                              "of", "in", "to", "by", "under", "after", "upon", "from", "at", "on", "for", "with",
+                              "unto", "inafter", "tofore", "as", "about", "fore")})
+
+
 def _known_english(word: str, english: frozenset[str]) -> bool:
-    if word in english:
+    if word in english or word in _CLOSED_CLASS:
         return True
     for suffix in _SUFFIXES:
         if word.endswith(suffix) and len(word) - len(suffix) >= 3:
@@ -144,6 +154,11 @@ def fold_words(normalized: Normalized, english: frozenset[str], names: frozenset
     lower = [m.group() for m in words if m.group().islower()]
     # A lower-case word stands out as a name only in English text: in French or in
     # jargon most words are unknown to an English word list, and none is a name for that.
+    # A word the text itself uses more than once in lower case is ordinary in it ("shall",
+    # "hereunder"), whatever the word list says: names are not typed that way twice.
+    seen: dict[str, int] = {}
+    for w in lower:
+        seen[w] = seen.get(w, 0) + 1
     strangers = sum(not _known_english(w, english) for w in lower)
     english_text = bool(lower) and strangers <= max(3, 0.15 * len(lower))
 
@@ -151,7 +166,7 @@ def fold_words(normalized: Normalized, english: frozenset[str], names: frozenset
         if match is None:
             return False
         word = match.group()
-        return (word.islower() and len(word) >= 3 and not _known_english(word, english)
+        return (word.islower() and len(word) >= 3 and seen.get(word, 0) < 2 and not _known_english(word, english)
                 and not clinical(word, text, match.end()))
 
     shouted: list[int] = []
@@ -175,8 +190,11 @@ def fold_words(normalized: Normalized, english: frozenset[str], names: frozenset
                 shouted.append(index)
         elif _alternating(word):
             put(match.start(), word[0].upper() + lowered[1:])
-    # The capital words around a shouted name belong with it ("DIAKOU STREET", "RŮŽENA AND KIRÁLY").
+    # In an address line, the capital words around a shouted name belong with it ("DIAKOU STREET").
     for index in shouted:
+        if not _NEAR_NUMBER.search(text, max(0, words[index].start() - 12), words[index].start()) and not (
+                _NEAR_NUMBER.match(text, words[index].end())):
+            continue  # only an address line ("1987 74 DIAKOU STREET"), not a shouted clause
         for step in (-1, 1):
             other = index + step
             while 0 <= other < len(words) and words[other].group().isupper() and _SHOUT_GAP.fullmatch(
