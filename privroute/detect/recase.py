@@ -77,8 +77,11 @@ def _shouted_name(word: str, lowered: str, english: frozenset[str], names: froze
 
 
 def _alternating(word: str) -> bool:
+    """Case typed at random ("jAnE", "eKlUnD"): short capital runs among lower-case letters,
+    not an acronym inside a word ("mRNA") or a key ("MIIEpAIBAAKCAQEA")."""
     runs = re.findall(r"[^\W\d_a-zà-ÿ]+", word[1:])
-    return len(runs) >= 2 and any(ch.islower() for ch in word[1:])
+    lower = sum(ch.islower() for ch in word)
+    return len(runs) >= 2 and all(len(run) <= 2 for run in runs) and lower * 4 >= len(word) and len(word) <= 20
 
 
 def _word_shaped(word: str) -> bool:
