@@ -386,17 +386,17 @@ class Policy(_Strict):
     def content_hash(self) -> str:
         """sha256 of the effective policy (after extends), for caching and audit."""
         # ``loosen``, ``audit.url``, the document settings (``detect.keep``,
-        # ``detect.propagate``), the language settings, the local worker settings
-        # (``local.workers``, ``deadline_s``, ``on_overflow``) and the detection budget
-        # (``limits.detect_budget_s``, ``on_detect_timeout``) join the hash only when used
+        # ``detect.propagate``), field typing (``detect.fields``), the language settings, the local
+        # worker settings (``local.workers``, ``deadline_s``, ``on_overflow``) and the detection
+        # budget (``limits.detect_budget_s``, ``on_detect_timeout``) join the hash only when used
         # or set away from their defaults, so existing policies keep their hash.
         exclude: dict[str, Any] = {"source": True}
         if not self.loosen:
             exclude["loosen"] = True
         if self.audit.url is None:
             exclude["audit"] = {"url"}
-        defaults = {name for name in ("keep", "propagate", "languages", "unknown_language", "identify_language",
-                                      "models")
+        defaults = {name for name in ("keep", "propagate", "fields", "languages", "unknown_language",
+                                      "identify_language", "models")
                     if getattr(self.detect, name) == getattr(_DETECT_DEFAULTS, name)}
         if defaults:
             exclude["detect"] = defaults
