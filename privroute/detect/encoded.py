@@ -16,6 +16,7 @@ import base64
 import binascii
 import html
 import re
+import unicodedata
 from collections.abc import Iterator
 from urllib.parse import unquote
 
@@ -34,13 +35,18 @@ _ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}|&#(?:[0-9]{1,7}|[xX][0-9a-fA-F]{1,6});")
 
 
 def _readable(decoded: str, *, strict: bool) -> bool:
-    """Text a person could read: printable, with letters or digits (all of it for short payloads)."""
+    """Text a person could read: printable, with letters or digits (all of it for short payloads).
+
+    Invisible format characters (zero-width, bidi) do not count either way: text that
+    hides them is still text.
+    """
+    decoded = "".join(ch for ch in decoded if unicodedata.category(ch) != "Cf")
     if not decoded or sum(ch.isalnum() for ch in decoded) < 2:
         return False
     printable = sum(ch.isprintable() or ch in "\n\t\r" for ch in decoded)
     if strict:
-        return printable == len(decoded) and sum(ch.isalnum() or ch in " .,@-_/'+:" for ch in decoded) >= 0.8 * len(
-            decoded)
+        return printable == len(decoded) and sum(ch.isalnum() or ch in " .,@-_/'+:()\n" or ch.isspace()
+                                                  for ch in decoded) >= 0.8 * len(decoded)
     return printable / len(decoded) > 0.95
 
 
