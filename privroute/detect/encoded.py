@@ -53,6 +53,8 @@ def _readable(decoded: str, *, strict: bool) -> bool:
 def _base64_text(token: str) -> str | None:
     if token.isalpha() or token.isdigit() or token.strip("=").isalnum() and token.strip("=").islower():
         return None
+    if len(token.rstrip("=")) % 4 == 1:
+        token = token.rstrip("=")[:-1]  # cut short by one character: decode what is whole
     padded = token + "=" * (-len(token) % 4)
     try:
         raw = base64.urlsafe_b64decode(padded) if ("-" in token or "_" in token) else base64.b64decode(

@@ -79,13 +79,14 @@ def known_entity_types() -> frozenset[str]:
     Read from the recognizers' declarations, so it costs no spaCy or Presidio import:
     ``privroute policy check`` compares every type a policy names against it.
     """
+    from .encoded import ENCODED_TYPE
     from .names import NAME_TYPES
     from .patterns import PATTERN_TYPES
     from .structured import STRUCTURED_TYPES
 
     presidio = (PRESIDIO_RENAMES.get(t, t) for t in _PRESIDIO_RECOGNIZERS.values())
     return frozenset((*SPACY_LABELS.values(), *presidio, *_OTHER_TYPES, *PATTERN_TYPES, *STRUCTURED_TYPES,
-                      *NAME_TYPES))
+                      *NAME_TYPES, ENCODED_TYPE))
 
 
 def _offline_email_recognizer(tld_extractor: Any, language: str) -> Any:

@@ -17,14 +17,20 @@ import privroute
 from privroute.evaluate import value_caught
 from privroute.mutate import TRANSFORMS, mutate_text
 
+def _case(text: str, label: str, value: str) -> tuple[str, list[tuple[str, int, int]]]:
+    start = text.index(value)
+    return text, [(label, start, start + len(value))]
+
+
 CASES = [
-    ("Please update the record for Margaret Okafor before Friday.", [("PERSON", 29, 44)]),
-    ("Send the signed form to daniel.whitfield@example.org today.", [("EMAIL_ADDRESS", 24, 51)]),
-    ("My card number is 4111 1111 1111 1111, please refund it.", [("CREDIT_CARD", 18, 37)]),
-    ("The employee SSN is 536-22-8147 according to HR.", [("US_SSN", 20, 31)]),
-    ("You can reach me on 212-555-0147 after six.", [("PHONE_NUMBER", 20, 32)]),
-    ("Wire it to IBAN DE89 3704 0044 0532 0130 00 by Monday.", [("IBAN_CODE", 16, 43)]),
-    ("Ask Tomasz Wieczorek about the lease renewal.", [("PERSON", 4, 20)]),
+    _case("Please update the record for Margaret Okafor before Friday.", "PERSON", "Margaret Okafor"),
+    _case("Send the signed form to daniel.whitfield@example.org today.", "EMAIL_ADDRESS",
+          "daniel.whitfield@example.org"),
+    _case("My card number is 4111 1111 1111 1111, please refund it.", "CREDIT_CARD", "4111 1111 1111 1111"),
+    _case("The employee SSN is 536-22-8147 according to HR.", "US_SSN", "536-22-8147"),
+    _case("You can reach me on 212-555-0147 after six.", "PHONE_NUMBER", "212-555-0147"),
+    _case("Wire it to IBAN DE89 3704 0044 0532 0130 00 by Monday.", "IBAN_CODE", "DE89 3704 0044 0532 0130 00"),
+    _case("Ask Tomasz Wieczorek about the lease renewal.", "PERSON", "Tomasz Wieczorek"),
 ]
 SEEDS = range(4)
 # Each transform class must be caught at least this often over CASES x SEEDS.
