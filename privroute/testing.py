@@ -34,7 +34,7 @@ from .backends.fake import FakeBackend
 from .detect.fake import FakeDetector
 from .mutate import TRANSFORMS, Mutated, mutate_text
 
-__all__ = ["FakeBackend", "FakeDetector", "Mutated", "OpenAIServer", "Reply", "TRANSFORMS", "echo", "mutate_text"]
+__all__ = ["TRANSFORMS", "FakeBackend", "FakeDetector", "Mutated", "OpenAIServer", "Reply", "echo", "mutate_text"]
 
 
 @dataclass(frozen=True)

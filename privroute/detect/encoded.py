@@ -110,7 +110,7 @@ def encoded_tokens(text: str) -> Iterator[tuple[int, int, str]]:
     hex_spans = []
     for match in _HEX.finditer(text):
         token = match.group()
-        decoded = _hex_text(token[2:] if token.startswith("0x") else token)
+        decoded = _hex_text(token.removeprefix("0x"))
         if decoded is not None:
             hex_spans.append(match.span())
             yield match.start(), match.end(), decoded

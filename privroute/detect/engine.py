@@ -147,9 +147,9 @@ def build_analyzer(config: "DetectConfig", nlp: Any, tld_extractor: Any, english
     from presidio_analyzer import predefined_recognizers as predefined
     from presidio_analyzer.nlp_engine import NerModelConfiguration, NlpArtifacts, SpacyNlpEngine
 
+    from .fields import FieldClassifier
     from .names import NAME_TYPES, name_finders
     from .patterns import PATTERN_FINDERS, PATTERN_TYPES
-    from .fields import FieldClassifier
     from .structured import FIELD_SOURCE, STRUCTURED_TYPES, structured_finders
 
     language = config.language

@@ -36,7 +36,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-__all__ = ["FieldClassifier", "RECORD_ID", "FIELD_TYPES", "default_classifier", "field_words", "is_field_value",
+__all__ = ["FIELD_TYPES", "RECORD_ID", "FieldClassifier", "default_classifier", "field_words", "is_field_value",
            "resolve_record_ids", "type_values"]
 
 RECORD_ID = "RECORD_ID"
@@ -108,7 +108,8 @@ _ID_WORDS: dict[str, str] = {
 
 # Subjects that own an identifier: typed only together with an id word (``account`` alone also counts).
 _SUBJECTS: dict[str, str] = {
-    "patient": "MEDICAL_RECORD_NUMBER", "medical": "MEDICAL_RECORD_NUMBER", "mr": "MEDICAL_RECORD_NUMBER", "record": "MEDICAL_RECORD_NUMBER",
+    "patient": "MEDICAL_RECORD_NUMBER", "medical": "MEDICAL_RECORD_NUMBER", "mr": "MEDICAL_RECORD_NUMBER",
+    "record": "MEDICAL_RECORD_NUMBER",
     "encounter": "MEDICAL_RECORD_NUMBER", "visit": "MEDICAL_RECORD_NUMBER", "admission": "MEDICAL_RECORD_NUMBER",
     "accession": "MEDICAL_RECORD_NUMBER", "specimen": "MEDICAL_RECORD_NUMBER",
     "member": "HEALTH_PLAN_ID", "policy": "HEALTH_PLAN_ID", "insurance": "HEALTH_PLAN_ID",
@@ -169,8 +170,8 @@ FIELD_TYPES: tuple[str, ...] = tuple(sorted(
 @lru_cache(maxsize=1)
 def _vocabulary() -> frozenset[str]:
     """Every word a glued field name ("memberid", "dateofbirth") may be made of."""
-    words = set(_ALIASES) | set(_ID_WORDS) | set(_SUBJECTS) | _PERSON_ROLES | set(
-        c for c, _ in _ORDER) | {"name", "first", "last", "middle", "given", "family", "full", "maiden",
+    words = set(_ALIASES) | set(_ID_WORDS) | set(_SUBJECTS) | _PERSON_ROLES | {
+        c for c, _ in _ORDER} | {"name", "first", "last", "middle", "given", "family", "full", "maiden",
                                  "nick", "date", "of", "place", "birth", "death", "address", "city", "line",
                                  "home", "work", "primary", "secondary", "alt", "other", "day", "at", "on",
                                  "dt", "house", "holder", "display"} | _THINGS

@@ -117,8 +117,8 @@ def _digit_chains(text: str) -> Iterator[Hit]:
             if len(groups) == 2 and all(len(g) == 4 and g[:2] in ("19", "20") for g in groups):
                 continue
         structured = len(groups) > 1
-        verdict = classify_digits(digits, text, match.start(), spaced_out=spaced_out, structured=structured and not mixed,
-                                  groups=tuple(len(g) for g in groups))
+        verdict = classify_digits(digits, text, match.start(), spaced_out=spaced_out,
+                                  structured=structured and not mixed, groups=tuple(len(g) for g in groups))
         if verdict is None and mixed and len(digits) >= 9 and len(groups) >= 3:
             verdict = ("ACCOUNT_NUMBER", 0.45)
         if verdict is not None:

@@ -86,7 +86,7 @@ def _name_shaped(value: str) -> bool:
 class _Frame:
     """One open JSON container while walking it."""
 
-    __slots__ = ("kind", "field", "values", "keys", "personal", "key", "key_span")
+    __slots__ = ("field", "key", "key_span", "keys", "kind", "personal", "values")
 
     def __init__(self, kind: str, field: str | None) -> None:
         self.kind = kind

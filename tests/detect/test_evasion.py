@@ -17,6 +17,7 @@ import privroute
 from privroute.evaluate import value_caught
 from privroute.mutate import TRANSFORMS, mutate_text
 
+
 def _case(text: str, label: str, value: str) -> tuple[str, list[tuple[str, int, int]]]:
     start = text.index(value)
     return text, [(label, start, start + len(value))]
