@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from privroute.batch.formats import Edit, FormatOptions, format_for
+from privroute.errors import FormatError
 
 pytestmark = pytest.mark.fast
 
@@ -40,17 +41,32 @@ class TestRoundTrips:
     @settings(max_examples=80, deadline=None)
     @given(json_values)
     def test_json_edits_touch_string_values_only(self, value: object) -> None:
-        """Upper-casing every string changes strings, never keys or other types."""
+        """Upper-casing every string changes strings and value-shaped keys ({"Jane Roe": ...},
+        {"4471123": ...}), never field names or other types (an unchanged number stays a number)."""
+        from privroute.detect.structured import key_is_value
+
         def upper(v: object) -> object:
             if isinstance(v, str):
                 return v.upper()
             if isinstance(v, list):
                 return [upper(x) for x in v]
             if isinstance(v, dict):
-                return {k: upper(x) for k, x in v.items()}
+                return {(k.upper() if key_is_value(k) else k): upper(x) for k, x in v.items()}
             return v
 
+        def keys_collide(v: object) -> bool:
+            if isinstance(v, list):
+                return any(keys_collide(x) for x in v)
+            if isinstance(v, dict):
+                return len({k.upper() if key_is_value(k) else k for k in v}) < len(v) or any(
+                    keys_collide(x) for x in v.values())
+            return False
+
         data = json.dumps([value]).encode()
+        if keys_collide(value):  # two keys redacted to one: refused, never merged
+            with pytest.raises(FormatError, match="collide"):
+                round_trip(".json", data, str.upper)
+            return
         assert json.loads(round_trip(".json", data, str.upper)) == [upper(value)]
 
     @settings(max_examples=80, deadline=None)
