@@ -157,6 +157,23 @@ def _types(before: tuple[str, ...], after: tuple[str, ...]) -> bool:
     return bool(after) and not set(before) <= set(after)
 
 
+def _fields(a: Any, b: Any) -> list[Change]:
+    """Field typing (detect.fields): turning it off, ignoring a field name or dropping or retyping an
+    added name types fewer values; adding a name types more."""
+    changes: list[Change] = []
+    if a.enabled != b.enabled:
+        changes.append(Change("detect.fields.enabled", str(a.enabled), str(b.enabled), not b.enabled))
+    if set(a.ignore) != set(b.ignore):
+        added = sorted(set(b.ignore) - set(a.ignore))
+        changes.append(Change("detect.fields.ignore", _show(a.ignore), _show(b.ignore), bool(added),
+                              f"no longer typed: {', '.join(added)}" if added else ""))
+    if a.names != b.names:
+        lost = sorted(name for name, type_ in a.names.items() if b.names.get(name) != type_)
+        changes.append(Change("detect.fields.names", f"{len(a.names)} names", f"{len(b.names)} names", bool(lost),
+                              f"dropped or retyped: {', '.join(lost)}" if lost else ""))
+    return changes
+
+
 def _detection(before: Any, after: Any) -> list[Change]:
     changes: list[Change] = []
     a, b = before.detect, after.detect
@@ -183,6 +200,7 @@ def _detection(before: Any, after: Any) -> list[Change]:
     if a.propagate != b.propagate:
         changes.append(Change("detect.propagate", str(a.propagate), str(b.propagate), not b.propagate))
     changes.extend(_languages(a, b))
+    changes.extend(_fields(a.fields, b.fields))
     for field in ("language", "spacy_model"):
         if getattr(a, field) != getattr(b, field):
             changes.append(Change(f"detect.{field}", getattr(a, field), getattr(b, field), False))

@@ -53,6 +53,8 @@ class TestUndeclaredLoosening:
          "      when: {entities_any: [HEALTH_PLAN_ID]}\n", "classify.rules.hipaa-record-identifier.when", 7),
         ("redact:\n  entities: [US_SSN]\n", "redact.entities", 4),
         ("detect:\n  allow_list: [Jane Roe]\n", "detect.allow_list", 4),
+        ("detect:\n  fields: {enabled: false}\n", "detect.fields.enabled", 4),
+        ("detect:\n  fields:\n    ignore: [member_id]\n", "detect.fields.ignore", 5),
     ])
     def test_is_a_policy_error_on_its_line(self, tmp_path: Path, body: str, key: str, line: int) -> None:
         """Each way of protecting less than the parent is refused at load, naming the key and line."""
@@ -78,6 +80,7 @@ class TestUndeclaredLoosening:
         "classify:\n  rules:\n    - id: hipaa-record-identifier\n      sensitivity: regulated\n"
         "      when: {entities_any: [MEDICAL_RECORD_NUMBER, HEALTH_PLAN_ID, US_SSN]}\n",
         "classify:\n  rules:\n    - id: extra\n      sensitivity: regulated\n      when: {terms_any: [merger]}\n",
+        "detect:\n  fields:\n    names: {badge: ACCOUNT_NUMBER}\n",
     ])
     def test_tightening_needs_no_declaration(self, tmp_path: Path, body: str) -> None:
         assert load_policy(child(tmp_path, body)).loosened == ()
