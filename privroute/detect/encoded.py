@@ -50,20 +50,45 @@ def _readable(decoded: str, *, strict: bool) -> bool:
     return printable / len(decoded) > 0.95
 
 
-def _base64_text(token: str) -> str | None:
-    if token.isalpha() or token.isdigit() or token.strip("=").isalnum() and token.strip("=").islower():
-        return None
+def _b64decode(token: str, *, tolerant: bool) -> str | None:
     if len(token.rstrip("=")) % 4 == 1:
         token = token.rstrip("=")[:-1]  # cut short by one character: decode what is whole
     padded = token + "=" * (-len(token) % 4)
     try:
         raw = base64.urlsafe_b64decode(padded) if ("-" in token or "_" in token) else base64.b64decode(
             padded, validate=True)
-        decoded = raw.decode("utf-8")
+        return raw.decode("utf-8", errors="replace" if tolerant else "strict")
     except (binascii.Error, UnicodeDecodeError, ValueError):
         return None
+
+
+def _base64_text(token: str) -> str | None:
+    if token.isalpha() or token.isdigit() or token.strip("=").isalnum() and token.strip("=").islower():
+        return None
+    decoded = _b64decode(token, tolerant=False)
     # Short tokens decode to printable bytes by chance now and then: ask more of them.
-    return decoded if _readable(decoded, strict=len(token) < 16) else None
+    if decoded is not None and _readable(decoded, strict=len(token) < 16):
+        return decoded
+    if len(token.rstrip("=")) < 24:
+        return None
+    # A long payload still reads when a few of its characters were changed (typed as look-alikes,
+    # a character dropped) or it was cut out of a longer one at any point: try the four
+    # alignments and let a few damaged bytes through. Random bytes (keys, hashes) are printable
+    # about one time in three, so they never pass this.
+    body = token.rstrip("=")
+    for skip in range(4):
+        decoded = _b64decode(body[skip:len(body) - (len(body) - skip) % 4], tolerant=True)
+        if decoded is not None and _mostly_readable(decoded):
+            return decoded
+    return None
+
+
+def _mostly_readable(decoded: str) -> bool:
+    """At least 85% of the characters are letters, digits, spaces or common punctuation."""
+    decoded = "".join(ch for ch in decoded if unicodedata.category(ch) != "Cf")
+    good = sum(ch.isalnum() or ch.isspace() or ch in ".,@-_/'+:()\"{}[]=;!?&#" for ch in decoded
+               if ch != "\ufffd")
+    return len(decoded) >= 12 and good >= 0.85 * len(decoded) and sum(ch.isalpha() for ch in decoded) >= 6
 
 
 def _hex_text(digits: str) -> str | None:

@@ -47,10 +47,10 @@ _LATIN = re.compile(r"[A-Za-z]")
 _NON_ASCII_RUN = re.compile(r"[^\x00-\x7f]+")
 
 # Letters typed for digits inside a number ("(2O2) 555-O147", "536-22-8l47").
-_DIGITISH = re.compile(r"(?<![^\W\d_])[0-9OoIl|]*[0-9][0-9OoIl|]*(?![^\W\d_])")
+_DIGITISH = re.compile(r"(?<![^\W\d_])[0-9OoIlL|]*[0-9][0-9OoIlL|]*(?![^\W\d_])")
 # The same inside a dashed, dotted or slashed number ("2006-O4-O7", "l9.03"): a group may hold one digit.
-_DIGITISH_RUN = re.compile(r"(?<![^\W\d_])[0-9OoIl|]+(?:[-./:][0-9OoIl|]+)+(?![^\W\d_])")
-_DIGIT_FOLD = str.maketrans({"O": "0", "o": "0", "I": "1", "l": "1", "|": "1"})
+_DIGITISH_RUN = re.compile(r"(?<![^\W\d_])[0-9OoIlL|]+(?:[-./:][0-9OoIlL|]+)+(?![^\W\d_])")
+_DIGIT_FOLD = str.maketrans({"O": "0", "o": "0", "I": "1", "l": "1", "L": "1", "|": "1"})  # L: an l shouted
 
 _HTML_ENTITY = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|commat|period|amp|lt|gt|quot|apos|nbsp);")
 _PERCENT_RUN = re.compile(r"(?:%[0-9A-Fa-f]{2})+")

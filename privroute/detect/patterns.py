@@ -134,20 +134,21 @@ _NUMBER_WORDS = {
 _TEENS = ("ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen").split()
 _TENS = ("twenty thirty forty fifty sixty seventy eighty ninety").split()
 _DIGIT_WORD = r"(?:zero|oh|nought|one|two|three|four|five|six|seven|eight|nine|double|triple)"
-_SPELLED_RUN = re.compile(rf"\b{_DIGIT_WORD}(?:[\s,;-]+(?:and\s+)?{_DIGIT_WORD}){{3,}}\b", _I)
+# Inside a run, a digit or a letter that looks like one ("two O two", "eight l four") is one too.
+_SPELLED_RUN = re.compile(rf"\b{_DIGIT_WORD}(?:[\s,;-]+(?:and\s+)?(?:{_DIGIT_WORD}|[oOlI0-9]\b)){{3,}}\b", _I)
 
 
 def _spelled_numbers(text: str) -> Iterator[Hit]:
     for match in _SPELLED_RUN.finditer(text):
-        words = re.findall(r"[a-z]+", match.group().lower())
+        words = re.findall(r"[a-z]+|\d", match.group().lower())
         digits, repeat = [], 1
         for word in words:
             if word == "double":
                 repeat = 2
             elif word == "triple":
                 repeat = 3
-            elif word in _NUMBER_WORDS:
-                digits.append(_NUMBER_WORDS[word] * repeat)
+            elif word in _NUMBER_WORDS or word.isdigit() or word in ("l", "i"):
+                digits.append(_NUMBER_WORDS.get(word, "1" if word in ("l", "i") else word) * repeat)
                 repeat = 1
         value = "".join(digits)
         if len(value) < 4:
@@ -185,8 +186,8 @@ def _spelled_dates(text: str) -> Iterator[Hit]:
 # ---------------------------------------------------------------- e-mails
 
 # "at"/"dot" in words, bracketed or not, also as Spanish/Portuguese/French/German/Italian write them.
-_AT_NAMES = r"at|AT|arroba|arobase|klammeraffe|chiocciola"
-_DOT_NAMES = r"dot|DOT|punto|ponto|punkt"
+_AT_NAMES = r"(?i:at|arroba|arobase|klammeraffe|chiocciola)"  # in any case: "aT", "DoT" hide nothing
+_DOT_NAMES = r"(?i:dot|punto|ponto|punkt)"
 # Top-level domains accepted after a plain-word "dot" ("at gmail dot com"), where a
 # made-up one would turn ordinary sentences into e-mails.
 _COMMON_TLDS = frozenset("""
@@ -323,6 +324,15 @@ travessa strada plac carrer paseo rambla
 _CAP = r"[A-ZÀ-ÞĀ-ž][\w'’.-]*"
 _EN_ADDRESS = re.compile(rf"\b\d{{1,6}}[A-Za-z]?(?:-\d{{1,4}})?\s+(?:\d{{1,5}}\s+)?(?:[NSEW]\.?\s+)?(?:{_CAP}\s+){{0,4}}"
                          rf"(?:{_EN_STREET})\b\.?(?:\s+\d{{1,5}}[A-Za-z]?\b)?")
+# The same typed in lower case ("24 clarke avenue"): only the unambiguous street types, and not
+# after a count of something ("a 4 lane road", "2 way street", "a 10 minute road").
+_EN_ADDRESS_LOWER = re.compile(
+    r"\b\d{1,6}[a-z]?(?:-\d{1,4})?\s+(?:\d{1,5}\s+)?(?!(?i:lane|way|mile|minute|min|hour|block|storey|story|"
+    r"foot|feet|metre|meter|year|day|week|car|bus|track|mph|km)s?\b)(?:[^\W\d_][\w'’.-]*[ \t]+){1,3}"
+    r"(?:street|st|avenue|ave|road|rd|lane|boulevard|blvd|terrace|crescent|parkway)\b\.?"
+    # ... nor a compound noun ("3 best road trips", "2 street food stalls")
+    r"(?![ \t]+(?:trip|map|sign|food|work|rage|safety|test|tax|network|name|light|closure|market|vendor|art|"
+    r"level|race|racing|bike|side|smart|sense|crossing|user|block|show|team|game|runner|cred)s?\b)")
 # Continental layout: street word(s) then the house number ("Lindenstraße 12", "ul. Zamkowa 33").
 # Street words are short; the bound keeps a hostile run of "a.a.a..." linear.
 _WORD_NUMBER = re.compile(r"([^\W\d_][\w'’.-]{0,60})[ \t]+\d{1,5}[A-Za-z]?\b\.?")
@@ -424,6 +434,8 @@ def _after_cues(text: str) -> Iterator[Hit]:
 def _address_hits(text: str) -> Iterator[Hit]:
     for match in _EN_ADDRESS.finditer(text):
         yield Hit(match.start(), match.end(), "STREET_ADDRESS", 0.7)
+    for match in _EN_ADDRESS_LOWER.finditer(text):
+        yield Hit(match.start(), match.end(), "STREET_ADDRESS", 0.6)
     yield from _continental(text)
     yield from _after_cues(text)
     for pattern in _ADDRESS_PATTERNS:

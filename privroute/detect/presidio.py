@@ -174,7 +174,7 @@ class PresidioDetector:
         from .lexicon import is_clinical
         from .recase import fold_words
 
-        return fold_words(normalized, self._words, self._names, is_clinical)
+        return fold_words(normalized, self._words, self._names, is_clinical, self._given)
 
     def _with_splits(self, text: str, entities: tuple[Entity, ...]) -> tuple[Entity, ...]:
         """What a second reading finds with values split over lines or table cells put back together."""

@@ -27,6 +27,7 @@ import re
 from collections.abc import Callable
 from itertools import product
 
+from .lexicon import COMMON_NAME_WORDS
 from .normalize import Normalized
 
 __all__ = ["fold_words"]
@@ -44,6 +45,7 @@ def _glued(text: str, start: int, end: int) -> bool:
 _NEAR_NUMBER = re.compile(r"\d[\w/-]*[ \t]+(?:[A-Z]+[ \t]+)?$|[ \t]+\d")
 _UNITS = frozenset("mg mcg ml kg km cm mm hr hrs min mins sec secs wk wks yr yrs yo th st nd rd am pm x".split())
 _SHOUT_GAP = re.compile(r"[ \t]*(?:[ \t]|[,.][ \t]|[ \t]\d+[ \t])[ \t]*")
+_NUMBER_WORDS = frozenset("zero one two three four five six seven eight nine ten".split())
 _SUFFIXES = ("ies", "ied", "es", "ed", "ing", "ly", "er", "est", "s", "d", "'s", "’s")
 
 
@@ -68,9 +70,15 @@ def _known_english(word: str, english: frozenset[str]) -> bool:
     return False
 
 
-def _shouted_name(word: str, lowered: str, english: frozenset[str], names: frozenset[str]) -> bool:
+def _shouted_name(word: str, lowered: str, english: frozenset[str], names: frozenset[str],
+                  given: frozenset[str] = frozenset(), island: bool = False) -> bool:
     """An all-capital word that is a name, not an acronym: five letters or more and no English
-    word, or a known name of four letters that is no English word ("ALMA", not "COPD")."""
+    word, or a known name of four letters that is no English word ("ALMA", not "COPD"). A given
+    name the word list holds as a proper noun ("TERESA", "TIFFANY": WordNet lists people and
+    places) counts too when it is shouted alone among words that are not ("told TERESA and"),
+    unless it is an everyday word as well ("MAY", "GRACE")."""
+    if island and len(word) >= 4 and lowered in given and lowered not in COMMON_NAME_WORDS:
+        return True
     if _known_english(lowered, english):
         return False
     return len(word) >= 5 or (len(word) == 4 and lowered in names)
@@ -123,8 +131,11 @@ def _deleet(token: str, known: Callable[[str], bool]) -> str | None:
 
 
 def fold_words(normalized: Normalized, english: frozenset[str], names: frozenset[str],
-               clinical: Callable[[str, str, int], bool]) -> Normalized:
-    """``normalized`` with case and leetspeak folded (same length, same offset map)."""
+               clinical: Callable[[str, str, int], bool], given: frozenset[str] = frozenset()) -> Normalized:
+    """``normalized`` with case and leetspeak folded (same length, same offset map).
+
+    ``names``: given names and surnames; ``given``: given names alone (a shouted one stands out).
+    """
     text = normalized.text
     if not english:
         return normalized
@@ -140,7 +151,7 @@ def fold_words(normalized: Normalized, english: frozenset[str], names: frozenset
 
     if any(ch in text for ch in "013457"):
         def known(word: str) -> bool:
-            return word in names or (len(word) >= 4 and word in english)
+            return word in names or (len(word) >= 4 and word in english) or word in _NUMBER_WORDS
 
         for match in _LEET_WORD.finditer(text):
             token = match.group()
@@ -183,12 +194,16 @@ def fold_words(normalized: Normalized, english: frozenset[str], names: frozenset
             before = words[index - 1] if index and text[words[index - 1].end():match.start()] == " " else None
             after = words[index + 1] if index + 1 < len(words) and text[match.end():words[
                 index + 1].start()] == " " else None
-            if any(o is not None and o.group().islower() and o.group() in names for o in (before, after)):
+            if word in names and any(o is not None and o.group().islower() and o.group() in names
+                                     for o in (before, after)):
                 continue  # a lower-case pair of known names: names.py reads those as they are
             if word in names or unknown(before) or unknown(after):
                 put(match.start(), word[0].upper() + word[1:])
         elif word.isupper():
-            if _shouted_name(word, lowered, english, names) and not clinical(word, text, match.end()):
+            island = not any(0 <= other < len(words) and words[other].group().isupper()
+                             and abs(words[other].start() - match.start()) < 40 for other in (index - 1, index + 1))
+            if _shouted_name(word, lowered, english, names, given, island) and not clinical(
+                    word, text, match.end()):
                 put(match.start(), word[0] + lowered[1:])
                 shouted.append(index)
         elif _alternating(word):
