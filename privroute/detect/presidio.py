@@ -23,15 +23,15 @@ from ..errors import MissingDependency
 from .base import Entity
 from .chunk import pieces
 from .deadline import check as check_deadline
-from .engine import PRESIDIO_RENAMES, SPACY_LABELS, build_analyzer, post_filter
-from .lexicon import english_words
 from .document import refine
+from .encoded import ENCODED_TYPE, encoded_tokens
+from .engine import PRESIDIO_RENAMES, SPACY_LABELS, build_analyzer, post_filter
 from .keep import KeepContext
 from .lang import language_pack
+from .lexicon import english_words
 from .names import given_names, grow_people, signature_blocks, surnames
 from .nlp import model_lock, one_blas_thread, shared_nlp
 from .normalize import PASSES_KEEPING_BREAKS, Normalized, normalize
-from .encoded import ENCODED_TYPE, encoded_tokens
 from .patterns import assemble_addresses
 from .runs import bound_runs
 
@@ -182,7 +182,7 @@ class PresidioDetector:
             return entities
         from .splits import split_view
 
-        view = split_view(normalize(text, PASSES_KEEPING_BREAKS), self._words, self._names)
+        view = split_view(normalize(text, PASSES_KEEPING_BREAKS), self._words, self._names, self._given)
         if view is None:
             return entities
         view = self._fold(view)

@@ -194,9 +194,10 @@ def fold_words(normalized: Normalized, english: frozenset[str], names: frozenset
             before = words[index - 1] if index and text[words[index - 1].end():match.start()] == " " else None
             after = words[index + 1] if index + 1 < len(words) and text[match.end():words[
                 index + 1].start()] == " " else None
-            if word in names and any(o is not None and o.group().islower() and o.group() in names
-                                     for o in (before, after)):
-                continue  # a lower-case pair of known names: names.py reads those as they are
+            first_names = given or names
+            if word in names and ((before is not None and before.group() in first_names)
+                                  or (word in first_names and after is not None and after.group() in names)):
+                continue  # a given name and a known name after it: names.py reads those pairs as they are
             if word in names or unknown(before) or unknown(after):
                 put(match.start(), word[0].upper() + word[1:])
         elif word.isupper():

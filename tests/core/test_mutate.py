@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import html
 import json
+import re
+import unicodedata
+from urllib.parse import unquote
 
 import pytest
 from hypothesis import given, settings
@@ -93,3 +97,89 @@ def test_eval_mutate_refuses_unknown_transforms(tmp_path) -> None:
                     + "\n", encoding="utf-8")
     bad = CliRunner().invoke(main, ["eval", "--mutate", "rot13", str(data)])
     assert bad.exit_code == 2 and "unknown transform" in bad.output
+
+
+def _undo_hex(out: str) -> str:
+    return bytes.fromhex(out.removeprefix("0x").replace("\\x", "").replace(" ", "")).decode()
+
+
+def _undo_base64(out: str) -> str:
+    import base64
+
+    return base64.b64decode(out + "=" * (-len(out) % 4)).decode()
+
+
+def _undo_spelled(out: str) -> str:
+    words = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+    return "".join(str(words.index(w)) for w in re.findall(r"[a-z]+", out) if w in words)
+
+
+def _undo_email(out: str) -> str | None:
+    for at in (" at ", " [at] ", " (at) ", "[at]", " AT ", " {at} ", "(a)"):
+        if at in out:
+            local, domain = out.split(at, 1)
+            for dot in (" dot ", " [dot] ", " (dot) ", "[.]", " DOT ", " . "):
+                if dot in domain:
+                    return f"{local}@{domain.replace(dot, '.')}"
+    return None
+
+
+def _undo_leet(value: str, out: str) -> bool:
+    leet = {"a": "4", "e": "3", "i": "1", "o": "0", "s": "5", "t": "7"}
+    return len(out) == len(value) and all(a == b or leet.get(a.lower()) == b for a, b in zip(value, out))
+
+
+# Per transform: a value it applies to, and a check that the rewrite is that value in that disguise.
+UNDO = {
+    "separators": ("4111 1111 1111 1111", lambda v, o: re.sub(r"\D", "", o) == re.sub(r"\D", "", v)),
+    "spacing": ("Jane Roe", lambda v, o: o.replace(" ", "") == v.replace(" ", "") and len(o) > len(v)),
+    "case": ("Jane Roe", lambda v, o: o.lower() == v.lower() and o != v),
+    "homoglyph": ("Jane Roe", lambda v, o: len(o) == len(v) and 1 <= sum(a != b for a, b in zip(v, o)) <= 3),
+    "fullwidth": ("Jane Roe", lambda v, o: unicodedata.normalize("NFKC", o) == v and o != v),
+    "zero_width": ("Jane Roe", lambda v, o: "".join(c for c in o if unicodedata.category(c) != "Cf") == v),
+    "leetspeak": ("Jane Roe", _undo_leet),
+    "spelled_digits": ("536-22-8147", lambda v, o: _undo_spelled(o) == "536228147" and not re.search(r"\d", o)),
+    "email_words": ("jane.roe@example.com", lambda v, o: "@" not in o and _undo_email(o) == v),
+    "line_split": ("Jane Roe", lambda v, o: "\n" in o and re.sub(r"-?\r?\n", "", o).replace(" ", "")
+                   == v.replace(" ", "")),
+    "cell_split": ("Jane Roe", lambda v, o: re.sub(r"\s*(?:\|\||\||;|\t)\s*", "", o) == v.replace(" ", "")),
+    "percent": ("Jane Roe", lambda v, o: unquote(o) == v and "%" in o),
+    "html": ("Jane Roe", lambda v, o: html.unescape(o) == v and "&#" in o),
+    "hex": ("Jane Roe", lambda v, o: _undo_hex(o) == v),
+    "base64": ("Jane Roe", lambda v, o: _undo_base64(o) == v),
+}
+
+
+def test_every_transform_has_a_check() -> None:
+    assert set(UNDO) == set(TRANSFORMS)
+
+
+@pytest.mark.parametrize("name", list(TRANSFORMS))
+@pytest.mark.parametrize("seed", range(6))
+def test_each_transform_is_its_value_in_disguise(name: str, seed: int) -> None:
+    """Each transform rewrites a value it applies to into something that still *is* that value."""
+    value, undo = UNDO[name]
+    mutated = mutate_text(f"x {value} y", [("PII", 2, 2 + len(value))], name, seed)
+    span = mutated.spans[0]
+    out = mutated.text[span.start:span.end]
+    assert span.mutated and out != value
+    assert undo(value, out), (name, seed)
+    assert mutated.text.startswith("x ") and mutated.text.endswith(" y")
+
+
+def test_transforms_that_do_not_apply_leave_the_value() -> None:
+    for name, value in (("separators", "Jane Roe"), ("spelled_digits", "Jane Roe"), ("email_words", "Jane Roe"),
+                        ("separators", "1968-03-14")):
+        label = "DATE_TIME" if value[0].isdigit() else "PERSON"
+        mutated = mutate_text(value, [(label, 0, len(value))], name, 1)
+        assert mutated.text == value and not mutated.spans[0].mutated
+
+
+def test_a_data_set_is_seeded_per_text_and_per_seed() -> None:
+    from privroute.mutate import mutate_all
+
+    texts = [(TEXT, SPANS)] * 3
+    first, again, other = mutate_all(texts, "case+homoglyph", 5), mutate_all(texts, "case+homoglyph", 5), \
+        mutate_all(texts, "case+homoglyph", 6)
+    assert first == again and first != other
+    assert len({m.text for m in first}) > 1  # each text gets its own draw

@@ -93,3 +93,64 @@ def test_eval_mutate_prints_per_transform_json(tmp_path) -> None:
     assert set(report["per_transform"]) == {"hex", "case+homoglyph"}
     for row in report["per_transform"].values():
         assert row["values"] > 0 and 0 <= row["rate"] <= 1 and row["baseline"] is not None
+
+
+class TestTransformClasses:
+    """One written example per class the generator exposed; each must be redacted whole, and the
+    look-alike ordinary text beside it must not be."""
+
+    @pytest.mark.parametrize(("text", "value"), [
+        # at/dot e-mails in any case
+        ("write to pEtRa.NoVaK aT OuTlOoK DoT CoM today", "pEtRa.NoVaK aT OuTlOoK DoT CoM"),
+        ("contact m.ibarra [At] fastmail [DOT] fm for the keys", "m.ibarra [At] fastmail [DOT] fm"),
+        # letters that look like digits, also shouted, inside digit runs and spelled runs
+        ("the member SSN is 412-7L-9083 on file", "412-7L-9083"),
+        ("call me on six one seven, O four two, nine nine l eight tonight",
+         "six one seven, O four two, nine nine l eight"),
+        ("my PIN is f0ur tw0 nine s3ven", "f0ur tw0 nine s3ven"),
+        # shouted given names alone among words that are not, lower-case name pairs
+        ("I told TERESA about the delay yesterday", "TERESA"),
+        ("we hired dagoberto quintanilla last spring", "dagoberto quintanilla"),
+        # a lower-case street address
+        ("the parcel goes to 48 kingsley road by noon", "48 kingsley road"),
+        # split over table cells: a house number and its street, a postcode, a number with its separator
+        ("Deliver:\nNadia ; Farouk\n22|Birch Crescent\nHull HU5 || 3QT", "Birch Crescent"),
+        ("Deliver:\nNadia ; Farouk\n22|Birch Crescent\nHull HU5 || 3QT", "HU5 || 3QT"),
+        ("id: Lena\tMarsh, SSN 219- | 44-7730.", "219- | 44-7730"),
+        # split over lines or cells: a number beside its own separator, a unit and its number, an IBAN,
+        # a given name WordNet also lists and its surname, a name and an initial, a lone split postcode
+        ("reach her on 617\n-304-2291 after lunch", "617\n-304-2291"),
+        ("she lives at Flat\n42, the blue door", "Flat\n42"),
+        ("pay into GB33BUKB\n20201555555555 by Friday", "GB33BUKB\n20201555555555"),
+        ("please invite Monica\nVasquez-Roldan too", "Monica\nVasquez-Roldan"),
+        ("signed: Teodor | K. Brandvold", "Teodor | K. Brandvold"),
+        ("the postcode is 937 | 21 for the depot", "937 | 21"),
+        ("mail me at ines.quiroga@posteo.\nnet tonight", "ines.quiroga@posteo.\nnet"),
+    ])
+    def test_caught(self, text: str, value: str, general_detector: Any) -> None:
+        output = privroute.redact(text, policy="general").text
+        assert value_caught(value, output), output
+
+    def test_damaged_or_cut_base64_still_decodes(self, general_detector: Any) -> None:
+        import base64
+
+        payload = base64.b64encode(b'{"patient": "Oskar Lindqvist", "dob": "1971-09-30"}').decode()
+        damaged = payload[:10] + ("A" if payload[10] != "A" else "B") + payload[11:]
+        for blob in (damaged, payload[5:], payload[:-6]):
+            output = privroute.redact(f"the attachment holds {blob} as sent", policy="general").text
+            assert blob not in output and "Lindqvist" not in output
+
+    @pytest.mark.parametrize("text", [
+        "| 2019 | 12 | Total | 45 |",  # table columns of short numbers stay apart
+        "the 3 best road trips of the year",  # a count before a road is no address
+        "it is a 4 lane road and a 10 minute walk from here",
+        "pages 10 | 20 of the report",  # a lone separator between two short numbers
+        "Step 1.\n2. Open the lid",  # a numbered list is no number split over lines
+        "URGENT: PLEASE READ THE MAY REPORT BEFORE FRIDAY",  # a shouted clause is no list of names
+        "random key dGhpcyBpcyBub3QgYSBuYW1l but 9f86d081884c7d659a2feaa0c55ad015 is a hash",
+    ])
+    def test_ordinary_text_is_left(self, text: str, general_detector: Any) -> None:
+        redaction = privroute.redact(text, policy="general")
+        assert all(e.type != "STREET_ADDRESS" and e.type != "PERSON" for e in redaction.entities), redaction.text
+        if "|" in text or "Step" in text:
+            assert redaction.text == text
