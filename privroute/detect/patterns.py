@@ -93,6 +93,16 @@ def classify_digits(digits: str, text: str, start: int, *, spaced_out: bool, str
     return None
 
 
+_CURRENCY_BEFORE = re.compile(r"[$€£¥][^\n]{0,14}$")
+_PERCENT_AFTER = re.compile(r"[ \t]*%")
+
+
+def _amounts(text: str, match: re.Match[str]) -> bool:
+    """Money or percentages in a table run together ("$ 1 , 500 , 000 . 00 30 . 00 %"), not one number."""
+    return bool(_CURRENCY_BEFORE.search(text, max(0, match.start() - 15), match.start())
+                or _PERCENT_AFTER.match(text, match.end()))
+
+
 def _digit_chains(text: str) -> Iterator[Hit]:
     for match in _CHAIN.finditer(text):
         raw = match.group()
@@ -119,7 +129,14 @@ def _digit_chains(text: str) -> Iterator[Hit]:
         structured = len(groups) > 1
         verdict = classify_digits(digits, text, match.start(), spaced_out=spaced_out,
                                   structured=structured and not mixed, groups=tuple(len(g) for g in groups))
-        if verdict is None and mixed and len(digits) >= 9 and len(groups) >= 3:
+        if mixed and _amounts(text, match):
+            continue
+        if mixed and "\n" in raw:
+            # Over lines, mixed separators are mostly a list ("... 519\n3. 2008"): only a
+            # checksum or context words make one number of it, not its length alone.
+            if verdict is None or verdict[1] < 0.5:
+                continue
+        elif verdict is None and mixed and len(digits) >= 9 and len(groups) >= 3:
             verdict = ("ACCOUNT_NUMBER", 0.45)
         if verdict is not None:
             yield Hit(match.start(), match.end(), verdict[0], verdict[1])

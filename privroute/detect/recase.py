@@ -45,6 +45,8 @@ def _glued(text: str, start: int, end: int) -> bool:
 _NEAR_NUMBER = re.compile(r"\d[\w/-]*[ \t]+(?:[A-Z]+[ \t]+)?$|[ \t]+\d")
 _UNITS = frozenset("mg mcg ml kg km cm mm hr hrs min mins sec secs wk wks yr yrs yo th st nd rd am pm x".split())
 _SHOUT_GAP = re.compile(r"[ \t]*(?:[ \t]|[,.][ \t]|[ \t]\d+[ \t])[ \t]*")
+_DETERMINERS = frozenset({"the", "this", "that", "these", "those", "its", "our", "their", "your", "any", "each",
+                          "every", "such", "said"})
 _NUMBER_WORDS = frozenset("zero one two three four five six seven eight nine ten".split())
 _SUFFIXES = ("ies", "ied", "es", "ed", "ing", "ly", "er", "est", "s", "d", "'s", "’s")
 
@@ -77,7 +79,7 @@ def _shouted_name(word: str, lowered: str, english: frozenset[str], names: froze
     name the word list holds as a proper noun ("TERESA", "TIFFANY": WordNet lists people and
     places) counts too when it is shouted alone among words that are not ("told TERESA and"),
     unless it is an everyday word as well ("MAY", "GRACE")."""
-    if island and len(word) >= 4 and lowered in given and lowered not in COMMON_NAME_WORDS:
+    if island and len(word) >= 5 and lowered in given and lowered not in COMMON_NAME_WORDS:
         return True
     if _known_english(lowered, english):
         return False
@@ -201,6 +203,9 @@ def fold_words(normalized: Normalized, english: frozenset[str], names: frozenset
             if word in names or unknown(before) or unknown(after):
                 put(match.start(), word[0].upper() + word[1:])
         elif word.isupper():
+            if index and words[index - 1].group().lower() in _DETERMINERS and text[
+                    words[index - 1].end():match.start()] == " ":
+                continue  # "the FERA", "this NOTE": an acronym or a heading word, not a name
             island = not any(0 <= other < len(words) and words[other].group().isupper()
                              and abs(words[other].start() - match.start()) < 40 for other in (index - 1, index + 1))
             if _shouted_name(word, lowered, english, names, given, island) and not clinical(

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import re
 
-from .lexicon import COMMON_NAME_WORDS
+from .lexicon import COMMON_NAME_WORDS, is_english
 from .normalize import Normalized, replace_spans
 
 __all__ = ["split_view"]
@@ -135,7 +135,7 @@ def split_view(normalized: Normalized, words: frozenset[str], names: frozenset[s
                 w in names or w not in words for w in (lw, rw)) and (lw + rw) not in names
             edits.append((match.start(), match.end(), " " if pair else ""))
         elif (lw[:1].isupper() and rw[:1].isupper() and lw[1:].islower() and rw[1:].islower()
-              and (not line_break or (lw.lower() not in words and rw.lower() not in words)
+              and (not (line_break or ";" in match.group()) or not (is_english(lw, words) or is_english(rw, words))
                    or (lw.lower() in given and lw.lower() not in COMMON_NAME_WORDS
                        and (rw.lower() not in words or rw.lower() in names)))):
             edits.append((match.start(), match.end(), " "))

@@ -260,6 +260,8 @@ def _header(line: str, delimiter: str, classify: Callable[[str], str | None]) ->
     if line.count(delimiter) < 1:
         return None
     names = [line[s:e].strip().strip("\"'") for s, e in _cells(line, delimiter)]
+    if sum(1 for name in names if name) < 2:
+        return None  # one named column is a line of prose ending in ";" ("c . Mobile cranes ;")
     if not all(_HEADER_CELL.fullmatch(name) and len(name.split()) <= 4 for name in names if name):
         return None
     types = resolve_record_ids([classify(name) for name in names])

@@ -154,3 +154,20 @@ class TestTransformClasses:
         assert all(e.type != "STREET_ADDRESS" and e.type != "PERSON" for e in redaction.entities), redaction.text
         if "|" in text or "Step" in text:
             assert redaction.text == text
+
+
+@pytest.mark.parametrize("text", [
+    "b . Locomotives ;\nc . Mobile cranes ;\nd . Flat - bed trucks ;\ne . Pickup trucks ;",  # a list, not a table
+    "Subsidiaries ; Investments .\nBorrower does not own any",  # English words around a semicolon
+    "Bank $ 1 , 500 , 000 . 00 30 . 00 % Lending",  # amounts run together are no account number
+    "under the Customs Act and the FERA the goods",  # a shouted acronym that is also a given name
+])
+def test_tokenised_documents_keep_their_words(text: str, general_detector: Any) -> None:
+    """Tokenised contracts and judgments (spaces around punctuation) are not records, numbers or names."""
+    assert privroute.redact(text, policy="general").entities == ()
+
+
+def test_a_numbered_list_over_lines_is_no_number(general_detector: Any) -> None:
+    text = "cited: 2 . Air 1973 Sc 501\n 3. 1993 Supp 2 Scc 481\n4. 2002 Ald 519\n5. 2008 (3) Ald 12"
+    found = privroute.redact(text, policy="general").entities
+    assert not [e for e in found if e.type in ("ACCOUNT_NUMBER", "PHONE_NUMBER", "CREDIT_CARD")]
