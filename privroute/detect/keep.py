@@ -539,6 +539,12 @@ KEEP_RULES: dict[str, Rule] = {
 def apply_keep_rules(text: str, entities: Sequence[Entity], names: Sequence[str],
                      context: KeepContext) -> list[Entity]:
     """Run the named rules, in ``KEEP_RULES`` order, over ``entities``."""
+    # A value typed by its field name (a JSON key, a CSV header) is a value by construction:
+    # the keep rules, which read prose ("the Company", a quoted defined term), never judge it.
+    fielded = [e for e in entities if e.source == _FIELD_SOURCE]
+    if fielded:
+        rest = [e for e in entities if e.source != _FIELD_SOURCE]
+        return sorted([*fielded, *apply_keep_rules(text, rest, names, context)], key=lambda e: (e.start, e.end))
     chosen = set(names)
     if not _reads_as_english(text):
         # The rules read English cues ("born", "laws of", "hereof"); on another
@@ -552,6 +558,7 @@ def apply_keep_rules(text: str, entities: Sequence[Entity], names: Sequence[str]
     return out
 
 
+_FIELD_SOURCE = "privroute-fields"  # structured.FIELD_SOURCE (not imported: structured imports the field classifier)
 _ENGLISH_GLUE = frozenset("the of and to in is that for on with by as was be are this it from or at which".split())
 
 

@@ -173,7 +173,7 @@ def _flush_object(frame: _Frame) -> Iterator[Hit]:
     parent_id = frame.field not in (None, RECORD_ID, "PERSON")
     for lo, hi, key, personal in frame.keys:
         if _name_shaped(key):
-            yield Hit(lo, hi, "PERSON", 0.6)
+            yield Hit(lo, hi, "PERSON", 0.7)  # above the name finders: the keep rules read prose, not keys
         elif _ID_SHAPE.fullmatch(key) and (personal or parent_id):
             yield Hit(lo, hi, frame.field if parent_id else "ACCOUNT_NUMBER", _SCORE)
 
