@@ -341,6 +341,9 @@ travessa strada plac carrer paseo rambla
 _CAP = r"[A-ZÀ-ÞĀ-ž][\w'’.-]*"
 _EN_ADDRESS = re.compile(rf"\b\d{{1,6}}[A-Za-z]?(?:-\d{{1,4}})?\s+(?:\d{{1,5}}\s+)?(?:[NSEW]\.?\s+)?(?:{_CAP}\s+){{0,4}}"
                          rf"(?:{_EN_STREET})\b\.?(?:\s+\d{{1,5}}[A-Za-z]?\b)?")
+# The same shouted ("2450 CROWN ST", "17 OLD MILL ROAD").
+_EN_ADDRESS_UPPER = re.compile(rf"\b\d{{1,6}}[A-Z]?(?:-\d{{1,4}})?\s+(?:\d{{1,5}}\s+)?(?:[NSEW]\.?\s+)?"
+                               rf"(?:[A-ZÀ-Þ][A-ZÀ-Þ'’.-]*\s+){{1,4}}(?:{_EN_STREET.upper()})\b\.?")
 # The same typed in lower case ("24 clarke avenue"): only the unambiguous street types, and not
 # after a count of something ("a 4 lane road", "2 way street", "a 10 minute road").
 _EN_ADDRESS_LOWER = re.compile(
@@ -361,8 +364,8 @@ _ADDRESS_PATTERNS = (
                r"[\w'’-]+(?:\s+[A-ZÀ-Þ][\w'’-]+){0,3}", _I),
     re.compile(r"\b(?:apt|apartment|suite|ste|unit|flat|p\.?[ \t]?o\.?[ \t]+box|box|bldg|building)\.?[ \t]*#?[ \t]*"
                r"\d{1,6}[A-Za-z]?\b", _I),
-    re.compile(r"\b(?:PSC|CMR|Unit)\s+\d{3,5},?\s+Box\s+\d{3,5}\b"),
-    re.compile(r"\b(?:APO|FPO|DPO)\s+(?:AA|AE|AP)\s+\d{5}\b"),
+    re.compile(r"\b(?:PSC|CMR|Unit)\s+\d{3,5},?\s+Box\s+\d{3,5}\b", _I),  # military mail, in any case
+    re.compile(r"\b(?:APO|FPO|DPO)\s+(?:AA|AE|AP)\s+\d{5}\b", _I),
     re.compile(r"\b(?:USNS|USNV|USS|USCGC)\s+[A-Z][a-z]+\b"),
     re.compile(r"\b(corner\s+of\s+(?:[\w'’.-]+\s+){0,4}?[\w'’.-]+\s+and\s+(?:[\w'’.-]+\s+){0,3}?[\w'’-]+)"
                r"(?=\s*(?:[.,;!?\n]|$))", _I),
@@ -451,8 +454,9 @@ def _after_cues(text: str) -> Iterator[Hit]:
 def _address_hits(text: str) -> Iterator[Hit]:
     for match in _EN_ADDRESS.finditer(text):
         yield Hit(match.start(), match.end(), "STREET_ADDRESS", 0.7)
-    for match in _EN_ADDRESS_LOWER.finditer(text):
-        yield Hit(match.start(), match.end(), "STREET_ADDRESS", 0.6)
+    for pattern in (_EN_ADDRESS_LOWER, _EN_ADDRESS_UPPER):
+        for match in pattern.finditer(text):
+            yield Hit(match.start(), match.end(), "STREET_ADDRESS", 0.6)
     yield from _continental(text)
     yield from _after_cues(text)
     for pattern in _ADDRESS_PATTERNS:

@@ -45,6 +45,7 @@ def _glued(text: str, start: int, end: int) -> bool:
 _NEAR_NUMBER = re.compile(r"\d[\w/-]*[ \t]+(?:[A-Z]+[ \t]+)?$|[ \t]+\d")
 _UNITS = frozenset("mg mcg ml kg km cm mm hr hrs min mins sec secs wk wks yr yrs yo th st nd rd am pm x".split())
 _SHOUT_GAP = re.compile(r"[ \t]*(?:[ \t]|[,.][ \t]|[ \t]\d+[ \t])[ \t]*")
+_NEXT_TO = re.compile(r" (?:[a-z]\.? )?")
 _DETERMINERS = frozenset({"the", "this", "that", "these", "those", "its", "our", "their", "your", "any", "each",
                           "every", "such", "said"})
 _NUMBER_WORDS = frozenset("zero one two three four five six seven eight nine ten".split())
@@ -193,15 +194,19 @@ def fold_words(normalized: Normalized, english: frozenset[str], names: frozenset
             if not english_text or not unknown(match):
                 continue
             # A known name, or two unknown words side by side ("tomomi nishiyama").
-            before = words[index - 1] if index and text[words[index - 1].end():match.start()] == " " else None
-            after = words[index + 1] if index + 1 < len(words) and text[match.end():words[
-                index + 1].start()] == " " else None
+            # Next to each other, or with a middle initial between ("ravil g yefimov").
+            before = words[index - 1] if index and _NEXT_TO.fullmatch(text, words[index - 1].end(),
+                                                                       match.start()) else None
+            after = words[index + 1] if index + 1 < len(words) and _NEXT_TO.fullmatch(
+                text, match.end(), words[index + 1].start()) else None
             first_names = given or names
             if word in names and ((before is not None and before.group() in first_names)
                                   or (word in first_names and after is not None and after.group() in names)):
                 continue  # a given name and a known name after it: names.py reads those pairs as they are
             if word in names or unknown(before) or unknown(after):
                 put(match.start(), word[0].upper() + word[1:])
+                if after is not None and match.end() + 2 < after.start():  # the middle initial too
+                    put(match.end() + 1, text[match.end() + 1].upper())
         elif word.isupper():
             if index and words[index - 1].group().lower() in _DETERMINERS and text[
                     words[index - 1].end():match.start()] == " ":

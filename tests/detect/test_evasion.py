@@ -171,3 +171,13 @@ def test_a_numbered_list_over_lines_is_no_number(general_detector: Any) -> None:
     text = "cited: 2 . Air 1973 Sc 501\n 3. 1993 Supp 2 Scc 481\n4. 2002 Ald 519\n5. 2008 (3) Ald 12"
     found = privroute.redact(text, policy="general").entities
     assert not [e for e in found if e.type in ("ACCOUNT_NUMBER", "PHONE_NUMBER", "CREDIT_CARD")]
+
+
+@pytest.mark.parametrize(("text", "value"), [
+    ("Yesterday at the office they finally met vilja t koskinen to discuss the new contract", "vilja t koskinen"),
+    ("The courier left the parcel at 818 BRAMBLE LANE this morning", "818 BRAMBLE LANE"),
+    ("Forward the letter to psc 2231, box 4410\napo ae 09012 as before", "psc 2231, box 4410\napo ae 09012"),
+])
+def test_case_variants_of_names_and_addresses(text: str, value: str, general_detector: Any) -> None:
+    output = privroute.redact(text, policy="general").text
+    assert value_caught(value, output), output
