@@ -93,7 +93,7 @@ def test_eval_mutate_refuses_unknown_transforms(tmp_path) -> None:
     from privroute.cli.main import main
 
     data = tmp_path / "d.jsonl"
-    data.write_text(json.dumps({"text": TEXT, "spans": [{"label": l, "start": s, "end": e} for l, s, e in SPANS]})
+    data.write_text(json.dumps({"text": TEXT, "spans": [{"label": lab, "start": s, "end": e} for lab, s, e in SPANS]})
                     + "\n", encoding="utf-8")
     bad = CliRunner().invoke(main, ["eval", "--mutate", "rot13", str(data)])
     assert bad.exit_code == 2 and "unknown transform" in bad.output

@@ -85,7 +85,7 @@ def test_eval_mutate_prints_per_transform_json(tmp_path) -> None:
     from privroute.cli.main import main
 
     data = tmp_path / "d.jsonl"
-    data.write_text("".join(json.dumps({"text": t, "spans": [{"label": l, "start": s, "end": e} for l, s, e in sp]})
+    data.write_text("".join(json.dumps({"text": t, "spans": [{"label": lab, "start": s, "end": e} for lab, s, e in sp]})
                             + "\n" for t, sp in CASES), encoding="utf-8")
     result = CliRunner().invoke(main, ["eval", "--mutate", "hex,case+homoglyph", "--seed", "3", "--json", str(data)])
     assert result.exit_code == 0, result.output
