@@ -539,11 +539,13 @@ KEEP_RULES: dict[str, Rule] = {
 def apply_keep_rules(text: str, entities: Sequence[Entity], names: Sequence[str],
                      context: KeepContext) -> list[Entity]:
     """Run the named rules, in ``KEEP_RULES`` order, over ``entities``."""
-    # A value typed by its field name (a JSON key, a CSV header) is a value by construction:
-    # the keep rules, which read prose ("the Company", a quoted defined term), never judge it.
-    fielded = [e for e in entities if e.source == _FIELD_SOURCE]
+    # A JSON key or string typed by its field name is a value by construction: the keep rules,
+    # which read prose ("the Company", a quoted defined term), never judge it. A bare
+    # "Counsel for X : name" line in prose is still prose.
+    fielded = [e for e in entities if e.source == _FIELD_SOURCE and e.start > 0
+               and text[e.start - 1] == '"' and text[e.end:e.end + 1] == '"']
     if fielded:
-        rest = [e for e in entities if e.source != _FIELD_SOURCE]
+        rest = [e for e in entities if e not in fielded]
         return sorted([*fielded, *apply_keep_rules(text, rest, names, context)], key=lambda e: (e.start, e.end))
     chosen = set(names)
     if not _reads_as_english(text):

@@ -261,6 +261,10 @@ def _collapse_spaced(text: str, starts: array, ends: array) -> tuple[str, array,
         singles = match.group().split()
         if sum(ch.isalnum() for ch in singles) < max(4, 0.75 * len(singles)):
             continue  # tokenised text ("U . S . A .", "Section 2 . 1 . 1"), not a spaced-out word
+        line_end = text.find("\n", match.end())
+        line = text[text.rfind("\n", 0, match.start()) + 1:line_end if line_end >= 0 else len(text)].split()
+        if len(line) >= 8 and all(len(piece) == 1 and piece.isupper() for piece in line):
+            continue  # a letter-spaced heading on a line of its own ("S U P R E M E  C O U R T")
         gaps = [g.span() for g in _GAP.finditer(text, match.start(), match.end())]
         narrow = min(e - s for s, e in gaps)
         changed = True

@@ -133,7 +133,8 @@ def _digit_chains(text: str) -> Iterator[Hit]:
             continue
         if mixed and "\n" in raw:
             # Over lines, mixed separators are mostly a list ("... 519\n3. 2008"): only a
-            # checksum or context words make one number of it, not its length alone.
+            # checksum or context words make one number of it, not its length or layout.
+            verdict = classify_digits(digits, text, match.start(), spaced_out=False, structured=False)
             if verdict is None or verdict[1] < 0.5:
                 continue
         elif verdict is None and mixed and len(digits) >= 9 and len(groups) >= 3:
