@@ -129,7 +129,9 @@ def split_view(normalized: Normalized, words: frozenset[str], names: frozenset[s
                                                          and _pieces_of_a_number(text, match, total=5))):
                 edits.append((match.start(), match.end(), ""))
         elif (lw.isalpha() and rw.isalpha() and rw[0].islower()
-              and (not (lw.lower() in words and rw in words) or (lw + rw).lower() in names)):
+              and (not (is_english(lw, words) and is_english(rw, words)) or (lw + rw).lower() in names)
+              # around a semicolon, a lower-case English word goes on the sentence ("Books ; and")
+              and not (";" in match.group() and is_english(rw, words))):
             # Over cells, two names (or two unknown words) are two words: "eva | kleist".
             pair = not line_break and lw.islower() and all(
                 w in names or w not in words for w in (lw, rw)) and (lw + rw) not in names

@@ -159,6 +159,7 @@ class TestTransformClasses:
 @pytest.mark.parametrize("text", [
     "b . Locomotives ;\nc . Mobile cranes ;\nd . Flat - bed trucks ;\ne . Pickup trucks ;",  # a list, not a table
     "Subsidiaries ; Investments .\nBorrower does not own any",  # English words around a semicolon
+    "possession of the Books ; and the Collateral",
     "Bank $ 1 , 500 , 000 . 00 30 . 00 % Lending",  # amounts run together are no account number
     "under the Customs Act and the FERA the goods",  # a shouted acronym that is also a given name
 ])
