@@ -171,6 +171,8 @@ class PresidioDetector:
         return self._fold(normalize(text))
 
     def _fold(self, normalized: Normalized) -> Normalized:
+        if self.config.language != "en":
+            return normalized  # the case and leetspeak folds read English words and English names
         from .lexicon import is_clinical
         from .recase import fold_words
 
