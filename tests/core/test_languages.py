@@ -14,11 +14,12 @@ from privroute.policy_check import check_policy
 pytestmark = pytest.mark.fast
 
 # The hashes of the shipped policies before languages existed: new settings at their defaults leave them alone.
+# (Pinned again after the general policy gained its opaque-encoded-text rule, a content change.)
 _HASHES = {
-    "general": "f96bbd5dc5352ad4d6312ec58b2d9643f878d09634c1fa277fd18814e50afe4d",
-    "healthcare": "2e3cefb7864179c6f11100e8aba7a223c897e348b10858a88c36e2fb6cf33010",
-    "finance": "8e474e2598328f84ed1e72b03a4fcf3699356e7a79b9d9adb5172e736fea82e4",
-    "legal": "4bdb7b067f5e48df33c67619e137bd2f36540e36bd6a1b0c698dfa7d85098ed8",
+    "general": "8c6382c143c9d2e1e9a1bf354680b012fcc807e1b61bbafbf045ec67832ca629",
+    "healthcare": "affb5338e0af3ad4bb10b5f392ac5583f1bc02148917931c6b150b5d82bc1b61",
+    "finance": "1f82a09cb82a5817611738b3e152bb38b0454666239cf996768febaa5a661cbe",
+    "legal": "f17b6beec5597b18a6be49e4ef993ac035ac2dd9e3e2dbca851256c578ce54c0",
 }
 
 
