@@ -172,35 +172,57 @@ def _rewrite(
     text: str, starts: array, ends: array, pattern: re.Pattern[str], replace: Callable[[str], str | None]
 ) -> tuple[str, array, array, bool]:
     """Apply ``replace`` to each match; replaced text maps to the whole matched original."""
-    out: list[str] = []
-    new_starts, new_ends = array("q"), array("q")
-    cursor = 0
-    changed = False
+    built = _Copy(text, starts, ends)
     for match in pattern.finditer(text):
         s, e = match.span()
         new = replace(match.group())
         if new is None or new == match.group():
             continue
-        changed = True
-        out.append(text[cursor:s])
-        new_starts.extend(starts[cursor:s])
-        new_ends.extend(ends[cursor:s])
+        built.keep(s)
         if len(new) == e - s:
-            # Same length: keep the per-character map (folds like O -> 0).
-            new_starts.extend(starts[s:e])
-            new_ends.extend(ends[s:e])
-        elif e > s:
-            lo, hi = min(starts[s:e]), max(ends[s:e])
-            new_starts.extend([lo] * len(new))
-            new_ends.extend([hi] * len(new))
-        out.append(new)
-        cursor = e
-    if not changed:
-        return text, starts, ends, False
-    out.append(text[cursor:])
-    new_starts.extend(starts[cursor:])
-    new_ends.extend(ends[cursor:])
-    return "".join(out), new_starts, new_ends, True
+            built.keep(e, new)  # same length: keep the per-character map (folds like O -> 0)
+        else:
+            built.put(new, s, e)
+        built.skip(e)
+    return built.result()
+
+
+class _Copy:
+    """A rewritten copy of ``text`` built left to right, with the offset map carried along."""
+
+    def __init__(self, text: str, starts: array, ends: array) -> None:
+        self.text, self.starts, self.ends = text, starts, ends
+        self.out: list[str] = []
+        self.new_starts, self.new_ends = array("q"), array("q")
+        self.cursor = 0
+        self.changed = False
+
+    def keep(self, end: int, same_length: str | None = None) -> None:
+        """Copy ``text[cursor:end]`` (or ``same_length`` in its place) with its per-character map."""
+        self.out.append(self.text[self.cursor:end] if same_length is None else same_length)
+        self.new_starts.extend(self.starts[self.cursor:end])
+        self.new_ends.extend(self.ends[self.cursor:end])
+        self.changed = self.changed or same_length is not None
+        self.cursor = end
+
+    def put(self, new: str, start: int, end: int) -> None:
+        """Insert ``new`` for ``text[start:end]``: each new character maps to that whole extent."""
+        self.changed = True
+        self.out.append(new)
+        if end > start:
+            lo, hi = min(self.starts[start:end]), max(self.ends[start:end])
+            self.new_starts.extend([lo] * len(new))
+            self.new_ends.extend([hi] * len(new))
+
+    def skip(self, end: int) -> None:
+        self.changed = self.changed or end > self.cursor
+        self.cursor = end
+
+    def result(self) -> tuple[str, array, array, bool]:
+        if not self.changed:
+            return self.text, self.starts, self.ends, False
+        self.keep(len(self.text))
+        return "".join(self.out), self.new_starts, self.new_ends, True
 
 
 def _fold_confusables(word: str) -> str | None:
@@ -253,10 +275,7 @@ _GAP = re.compile(r"[ \t]+")
 
 def _collapse_spaced(text: str, starts: array, ends: array) -> tuple[str, array, array, bool]:
     """Join letter-spaced runs; the widest gaps of a run stay word breaks ("J a n e   R o e" -> "Jane Roe")."""
-    out: list[str] = []
-    new_starts, new_ends = array("q"), array("q")
-    cursor = 0
-    changed = False
+    built = _Copy(text, starts, ends)
     for match in _SPACED_RUN.finditer(text):
         singles = match.group().split()
         if sum(ch.isalnum() for ch in singles) < max(4, 0.75 * len(singles)):
@@ -267,30 +286,14 @@ def _collapse_spaced(text: str, starts: array, ends: array) -> tuple[str, array,
             continue  # a letter-spaced heading on a line of its own ("S U P R E M E  C O U R T")
         gaps = [g.span() for g in _GAP.finditer(text, match.start(), match.end())]
         narrow = min(e - s for s, e in gaps)
-        changed = True
-        out.append(text[cursor:match.start()])
-        new_starts.extend(starts[cursor:match.start()])
-        new_ends.extend(ends[cursor:match.start()])
-        position = match.start()
+        built.keep(match.start())
         for gap_start, gap_end in gaps:
-            out.append(text[position:gap_start])
-            new_starts.extend(starts[position:gap_start])
-            new_ends.extend(ends[position:gap_start])
+            built.keep(gap_start)
             if gap_end - gap_start > narrow:  # a wider gap separates words
-                out.append(" ")
-                new_starts.append(starts[gap_start])
-                new_ends.append(ends[gap_end - 1])
-            position = gap_end
-        out.append(text[position:match.end()])
-        new_starts.extend(starts[position:match.end()])
-        new_ends.extend(ends[position:match.end()])
-        cursor = match.end()
-    if not changed:
-        return text, starts, ends, False
-    out.append(text[cursor:])
-    new_starts.extend(starts[cursor:])
-    new_ends.extend(ends[cursor:])
-    return "".join(out), new_starts, new_ends, True
+                built.put(" ", gap_start, gap_end)
+            built.skip(gap_end)
+        built.keep(match.end())
+    return built.result()
 
 
 PASSES_KEEPING_BREAKS = tuple(p for p in _PASSES if p[0] is not _SOFT_BREAK)
