@@ -344,12 +344,12 @@ _EN_ADDRESS = re.compile(rf"\b\d{{1,6}}[A-Za-z]?(?:-\d{{1,4}})?\s+(?:\d{{1,5}}\s
                          rf"(?:{_EN_STREET})\b\.?(?:\s+\d{{1,5}}[A-Za-z]?\b)?")
 # The same shouted ("2450 CROWN ST", "17 OLD MILL ROAD").
 _EN_ADDRESS_UPPER = re.compile(rf"\b\d{{1,6}}[A-Z]?(?:-\d{{1,4}})?\s+(?:\d{{1,5}}\s+)?(?:[NSEW]\.?\s+)?"
-                               rf"(?:[A-ZÀ-Þ][A-ZÀ-Þ'’.-]*\s+){{1,4}}(?:{_EN_STREET.upper()})\b\.?")
+                               rf"(?:[A-ZÀ-Þ][A-ZÀ-Þ'’.-]{{0,40}}\s+){{1,4}}(?:{_EN_STREET.upper()})\b\.?")
 # The same typed in lower case ("24 clarke avenue"): only the unambiguous street types, and not
 # after a count of something ("a 4 lane road", "2 way street", "a 10 minute road").
 _EN_ADDRESS_LOWER = re.compile(
     r"\b\d{1,6}[a-z]?(?:-\d{1,4})?\s+(?:\d{1,5}\s+)?(?!(?i:lane|way|mile|minute|min|hour|block|storey|story|"
-    r"foot|feet|metre|meter|year|day|week|car|bus|track|mph|km)s?\b)(?:[^\W\d_][\w'’.-]*[ \t]+){1,3}"
+    r"foot|feet|metre|meter|year|day|week|car|bus|track|mph|km)s?\b)(?:[^\W\d_][\w'’.-]{0,40}[ \t]+){1,3}"
     r"(?:street|st|avenue|ave|road|rd|lane|boulevard|blvd|terrace|crescent|parkway)\b\.?"
     # ... nor a compound noun ("3 best road trips", "2 street food stalls")
     r"(?![ \t]+(?:trip|map|sign|food|work|rage|safety|test|tax|network|name|light|closure|market|vendor|art|"
