@@ -105,8 +105,8 @@ def _deleet(token: str, known: Callable[[str], bool]) -> str | None:
     if not any(ch in _LEET for ch in token) or any(ch.isdigit() and ch not in _LEET for ch in token):
         return None
     letters = sum(ch.isalpha() for ch in token)
-    if len(token) < 3 or not letters:
-        return None
+    if len(token) < 3 or len(token) > 24 or not letters or sum(ch in "1" for ch in token) > 4:
+        return None  # a word, not a run (each "1" doubles the spellings to try: the work stays bounded)
     if token[0].isdigit() and token[1].isdigit():
         return None  # a number with something after it ("10am", "30secs")
     options = [_LEET.get(ch, (ch,)) for ch in token]
