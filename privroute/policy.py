@@ -126,13 +126,11 @@ LANGUAGE_PIPELINES: dict[str, tuple[str, str]] = {
 
 
 class FieldsConfig(_Strict):
-    """Field-aware typing of structured data (JSON keys, CSV/TSV headers, key=value pairs)."""
+    """Field typing of structured data: extra field ``names`` (any spelling) -> entity type; ``ignore``d names."""
 
     enabled: bool = True
     names: dict[str, Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]*$")]] = Field(default_factory=dict)
-    """Extra field names (any spelling: compared after splitting camelCase, snake_case, ...) -> entity type."""
     ignore: tuple[str, ...] = ()
-    """Field names whose values are never typed by the name (still scanned as text)."""
 
 
 class DetectConfig(_Strict):
@@ -152,7 +150,6 @@ class DetectConfig(_Strict):
     propagate: bool = True
     """A person (or a party) found once is found at every later mention (detect/document.py)."""
     fields: FieldsConfig = Field(default_factory=FieldsConfig)
-    """Field typing of structured data (detect/fields.py)."""
     languages: tuple[str, ...] = ("en",)
     """Languages the policy covers, primary first (detect/lang.py); each needs its spaCy pipeline."""
     unknown_language: Literal["local", "block", "redact-with-en"] = "redact-with-en"
@@ -385,11 +382,8 @@ class Policy(_Strict):
     @property
     def content_hash(self) -> str:
         """sha256 of the effective policy (after extends), for caching and audit."""
-        # ``loosen``, ``audit.url``, the document settings (``detect.keep``,
-        # ``detect.propagate``), field typing (``detect.fields``), the language settings, the local
-        # worker settings (``local.workers``, ``deadline_s``, ``on_overflow``) and the detection
-        # budget (``limits.detect_budget_s``, ``on_detect_timeout``) join the hash only when used
-        # or set away from their defaults, so existing policies keep their hash.
+        # Settings added later (loosen, audit.url, detect keep/propagate/fields/languages, local
+        # workers, the detection budget) join only when set away from their defaults: old hashes hold.
         exclude: dict[str, Any] = {"source": True}
         if not self.loosen:
             exclude["loosen"] = True
