@@ -12,7 +12,8 @@ Hierarchy::
     │   ├── FormatError                     a document cannot be read as its type claims (batch)
     │   ├── MappingError                    a batch mapping file or its key is unusable
     │   ├── BatchUsageError                 a batch cannot start as asked (bad OUTDIR, options, key)
-    │   └── ContextOverflow                 the prompt does not fit the local model's context (n_ctx)
+    │   ├── ContextOverflow                 the prompt does not fit the local model's context (n_ctx)
+    │   └── UnsupportedRequest              the route cannot do what the request asks (tools on a local model)
     ├── ConfigurationError (ValueError)     a needed destination or setting is missing
     ├── MissingDependency (ImportError)     an optional extra is not installed
     ├── ModelNotFound (LookupError)         a local model name/path cannot be resolved
@@ -71,6 +72,7 @@ __all__ = [
     "PrivrouteError",
     "QueueFull",
     "StoreUnavailable",
+    "UnsupportedRequest",
     "exit_code_for",
     "http_status_for",
 ]
@@ -147,6 +149,17 @@ class ContextOverflow(InputError):
             f"prompt has {prompt_tokens} tokens but the local model fits {fits} (n_ctx {n_ctx} minus "
             f"{answer_tokens} for the answer); shorten it, raise local.n_ctx, or set local.on_overflow: keep_recent"
         )
+
+
+class UnsupportedRequest(InputError):
+    """The route the policy chose cannot do what the request asks (tools on a local model without them).
+
+    ``code`` names what is missing for a frontend (``tools_unsupported``); nothing was sent.
+    """
+
+    def __init__(self, message: str, *, code: str = "unsupported") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class ConfigurationError(PrivrouteError, ValueError):

@@ -39,6 +39,7 @@ __all__ = [
     "AuditConfig",
     "BudgetConfig",
     "DetectConfig",
+    "EmbeddingsConfig",
     "FrontierConfig",
     "LocalConfig",
     "Loosen",
@@ -262,6 +263,21 @@ class BudgetConfig(_Strict):
     """Path of a price table YAML; default: the one shipped with privroute."""
 
 
+class EmbeddingsConfig(_Strict):
+    """What ``/v1/embeddings`` (``Router.embed``) does with a tenant's texts.
+
+    One action for every input, because vectors from two models cannot share an index:
+    ``redact`` embeds at the frontier after redaction (blocked input is refused, and so is
+    input the policy routes local: regulated text never reaches the frontier);
+    ``local`` embeds every input with the local model (nothing leaves the machine);
+    ``refuse`` serves no embeddings.
+    """
+
+    action: Literal["redact", "local", "refuse"] = "redact"
+    model: str = "text-embedding-3-small"
+    """The frontier's embedding model (``redact``); requests may name it or ``privroute``."""
+
+
 class Limits(_Strict):
     max_prompt_chars: int = Field(1_000_000, ge=1)
 
@@ -295,6 +311,7 @@ class Policy(_Strict):
     local: LocalConfig = LocalConfig()
     audit: AuditConfig = AuditConfig()
     budget: BudgetConfig = BudgetConfig()
+    embeddings: EmbeddingsConfig = EmbeddingsConfig()
     limits: Limits = Limits()
     loosen: tuple[Loosen, ...] = ()
     """Where this policy protects less than the one it extends, on purpose, and why."""
@@ -321,7 +338,7 @@ class Policy(_Strict):
     @property
     def content_hash(self) -> str:
         """sha256 of the effective policy (after extends), for caching and audit."""
-        # ``loosen``, ``audit.url`` and the document settings (``detect.keep``,
+        # ``loosen``, ``audit.url``, ``embeddings`` and the document settings (``detect.keep``,
         # ``detect.propagate``) and the local worker settings (``local.workers``,
         # ``deadline_s``, ``on_overflow``) join the hash only when used or set away from
         # their defaults, so existing policies keep their hash.
@@ -330,6 +347,8 @@ class Policy(_Strict):
             exclude["loosen"] = True
         if self.audit.url is None:
             exclude["audit"] = {"url"}
+        if self.embeddings == EmbeddingsConfig():
+            exclude["embeddings"] = True
         defaults = {name for name in ("keep", "propagate")
                     if getattr(self.detect, name) == DetectConfig.model_fields[name].default}
         if defaults:
