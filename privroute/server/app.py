@@ -32,6 +32,7 @@ from .gate import LocalGate
 from .metrics import ProxyMetrics
 from .protocol import (
     PROXY_MODEL,
+    Api,
     ApiError,
     ChatStream,
     completion_body,
@@ -83,22 +84,6 @@ class _Outcome:
         self.tenant, self.action, self.status, self.stream, self.reasons = "-", "none", 500, False, ()
         self.relaying = False
         self.endpoint = endpoint
-
-
-@dataclass(frozen=True)
-class Api:
-    """One routed wire format: how a body is read, answered and streamed (chat completions, responses).
-
-    ``parse(raw)`` returns a request with ``model``, ``stream``, ``chat_messages()``,
-    ``tool_spec()`` and ``token_limit(ceiling)``; ``body(result, request, explained)``
-    the answer's JSON; ``stream(model, request)`` an encoder with ``start``, ``delta``,
-    ``finish`` and ``error`` (each bytes).
-    """
-
-    name: str
-    parse: Any
-    body: Any
-    stream: Any
 
 
 def _chat_body(result: Any, request: Any, explained: dict[str, Any]) -> dict[str, Any]:

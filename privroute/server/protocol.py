@@ -35,6 +35,7 @@ from ..backends.base import ToolCallDelta
 from .tools import ToolCallIn, ToolChoice, ToolDefinition, tool_spec
 
 __all__ = [
+    "Api",
     "ApiError",
     "ChatRequest",
     "ChatStream",
@@ -68,6 +69,22 @@ class ApiError(Exception):
 
     def __str__(self) -> str:
         return f"{self.status} {self.type}: {self.message}"
+
+
+@dataclass(frozen=True)
+class Api:
+    """One routed wire format: how a body is read, answered and streamed (chat completions, responses).
+
+    ``parse(raw)`` returns a request with ``model``, ``stream``, ``chat_messages()``,
+    ``tool_spec()`` and ``token_limit(ceiling)``; ``body(result, request, explained)``
+    the answer's JSON; ``stream(model, request)`` an encoder with ``start``, ``delta``,
+    ``finish`` and ``error`` (each bytes).
+    """
+
+    name: str
+    parse: Any
+    body: Any
+    stream: Any
 
 
 # --------------------------------------------------------------------- request
