@@ -415,24 +415,27 @@ def create_app(config: ServeConfig, *, local: Backend | None = None, detector: D
 class BackgroundServer:
     """Serve an app with uvicorn in a background thread on 127.0.0.1 (tests, benchmarks).
 
-    ``with BackgroundServer(app) as server: server.url`` -> ``http://127.0.0.1:PORT``.
+    ``with BackgroundServer(app) as server: server.url`` -> ``http://127.0.0.1:PORT``;
+    ``ssl=privroute.server.tls.ssl_options(config)`` serves HTTPS.
     """
 
-    def __init__(self, app: Any, *, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning") -> None:
+    def __init__(self, app: Any, *, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning",
+                 ssl: dict[str, Any] | None = None) -> None:
         import uvicorn
 
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._socket.bind((host, port))
+        self._scheme = "https" if ssl else "http"
         self._server = uvicorn.Server(uvicorn.Config(app, log_level=log_level, access_log=False,
-                                                     timeout_keep_alive=30))
+                                                     timeout_keep_alive=30, **(ssl or {})))
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._socket]},
                                         name="privroute-proxy", daemon=True)
 
     @property
     def url(self) -> str:
         host, port = self._socket.getsockname()[:2]
-        return f"http://{host}:{port}"
+        return f"{self._scheme}://{host}:{port}"
 
     def start(self, timeout_s: float = 120.0) -> "BackgroundServer":
         self._thread.start()
