@@ -1,44 +1,28 @@
 """Local embeddings through llama.cpp: the policy's local GGUF model, loaded for embedding.
 
 A model loaded for chat cannot embed (llama.cpp needs ``embedding=True`` at load
-time), so the embedder keeps its own instance, loaded on first use and shared by
-every embedder in the process with the same file and settings. Vectors are the
-mean of the token vectors, so one text gives one vector whatever the model's
-default pooling.
+time), so the embedder keeps its own instance, loaded on first use into the
+engine's table of loaded models (``llamacpp``: shared by every embedder with the
+same file and settings, freed at exit) and run in this process, not in a
+supervised worker. Vectors are the mean of the token vectors, so one text gives
+one vector whatever the model's default pooling.
 """
 
 from __future__ import annotations
 
-import atexit
-import os
 import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..errors import BackendError, MissingDependency
+from ..errors import BackendError
 from ..models import resolve_model, verify_checksum
 from .base import Embeddings, Usage
+from .llamacpp import _import_llama_cpp, _shared, _shared_lock, check_gpu_offload, default_threads
 
 if TYPE_CHECKING:
     from ..policy import LocalConfig
 
 __all__ = ["LlamaCppEmbedder", "local_embedder_from_config"]
-
-_shared: dict[tuple[Any, ...], tuple[Any, threading.Lock]] = {}
-_shared_lock = threading.Lock()
-
-
-@atexit.register
-def _close_all() -> None:
-    """Free models before interpreter teardown, when llama.cpp's own finaliser would crash."""
-    with _shared_lock:
-        for llm, _ in _shared.values():
-            try:
-                llm.close()
-            except Exception:  # best effort at exit; nothing to report to
-                pass
-        _shared.clear()
-
 
 class LlamaCppEmbedder:
     """``embed(texts)`` with a GGUF model (catalog name or path) in this process."""
@@ -56,18 +40,17 @@ class LlamaCppEmbedder:
 
     def _llm(self) -> tuple[Any, threading.Lock]:
         verify_checksum(self._resolved)
-        key = (str(self._resolved.path), self.n_ctx, self.n_threads, self.n_gpu_layers)
+        path = str(self._resolved.path)
+        key = ("embedding", path, self.n_ctx, self.n_threads, self.n_gpu_layers)
         with _shared_lock:
             if key not in _shared:
-                try:
-                    import llama_cpp
-                except ImportError as exc:
-                    raise MissingDependency("llama-cpp-python", "local") from exc
+                llama_cpp = _import_llama_cpp()
+                check_gpu_offload(self.n_gpu_layers)
                 try:
                     llm = llama_cpp.Llama(
-                        model_path=key[0], n_ctx=self.n_ctx, n_gpu_layers=self.n_gpu_layers, embedding=True,
+                        model_path=path, n_ctx=self.n_ctx, n_gpu_layers=self.n_gpu_layers, embedding=True,
                         pooling_type=llama_cpp.LLAMA_POOLING_TYPE_MEAN, verbose=False,
-                        n_threads=self.n_threads or max(1, min(4, os.cpu_count() or 1)))
+                        n_threads=self.n_threads or default_threads())
                 except (ValueError, RuntimeError, OSError) as exc:
                     raise BackendError(f"local embedding model failed to load ({type(exc).__name__})",
                                        backend=self.name) from exc

@@ -41,6 +41,9 @@ from .protocol import (
     new_completion_id,
     parse_chat_request,
 )
+from .protocol import RequestOutcome as _Outcome
+from .protocol import decision_headers as _decision_headers
+from .protocol import explain as _explain
 
 try:
     import anyio
@@ -73,17 +76,6 @@ class _Tenant:
 
     def __repr__(self) -> str:
         return f"_Tenant(name={self.config.name!r}, policy={self.router.policy.name!r})"
-
-
-class _Outcome:
-    """What the access log and the metrics record for one request (no content)."""
-
-    __slots__ = ("tenant", "action", "status", "stream", "reasons", "relaying", "endpoint")
-
-    def __init__(self, endpoint: str = "chat") -> None:
-        self.tenant, self.action, self.status, self.stream, self.reasons = "-", "none", 500, False, ()
-        self.relaying = False
-        self.endpoint = endpoint
 
 
 def _chat_body(result: Any, request: Any, explained: dict[str, Any]) -> dict[str, Any]:
@@ -353,19 +345,6 @@ def _close(deltas: Any) -> None:
     close = getattr(deltas, "close", None)
     if close is not None:
         close()
-
-
-def _decision_headers(decision: Any) -> dict[str, str]:
-    return {"x-privroute-action": decision.action, "x-privroute-reasons": ",".join(decision.reasons),
-            "x-privroute-sensitivity": decision.sensitivity}
-
-
-def _explain(decision: Any, backend: str) -> dict[str, Any]:
-    explained = {"action": decision.action, "sensitivity": decision.sensitivity, "reasons": list(decision.reasons),
-                 "backend": backend}
-    if decision.loosened:  # a declared loosening of the policy decided this (policy `loosen:`)
-        explained["loosened"] = [{"key": key, "reason": reason} for key, reason in decision.loosened]
-    return explained
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

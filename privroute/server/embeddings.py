@@ -17,8 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .app import _decision_headers, _explain, _Outcome
-from .protocol import PROXY_MODEL, ApiError, _invalid
+from .protocol import PROXY_MODEL, ApiError, RequestOutcome, _invalid, decision_headers, explain
 
 __all__ = ["EmbeddingsRequest", "parse_embeddings_request", "serve_embeddings"]
 
@@ -60,7 +59,7 @@ async def serve_embeddings(proxy: Any, request: Any) -> Any:
 
     started = time.perf_counter()
     proxy.metrics.request_started()
-    outcome = _Outcome("embeddings")
+    outcome = RequestOutcome("embeddings")
     try:
         body = await proxy.read_body(request)
         tenant = proxy.authenticate(request)
@@ -76,8 +75,8 @@ async def serve_embeddings(proxy: Any, request: Any) -> Any:
                 for index, vector in enumerate(result.vectors)]
         answer = {"object": "list", "data": data, "model": result.model,
                   "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
-                  "privroute": _explain(result.decision, result.backend)}
-        return JSONResponse(answer, headers=_decision_headers(result.decision))
+                  "privroute": explain(result.decision, result.backend)}
+        return JSONResponse(answer, headers=decision_headers(result.decision))
     except Exception as exc:
         return proxy.error_response(exc, outcome)
     finally:

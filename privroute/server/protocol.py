@@ -35,6 +35,9 @@ from ..backends.base import ToolCallDelta
 from .tools import ToolCallIn, ToolChoice, ToolDefinition, tool_spec
 
 __all__ = [
+    "RequestOutcome",
+    "decision_headers",
+    "explain",
     "Api",
     "ApiError",
     "ChatRequest",
@@ -162,8 +165,13 @@ class ChatRequest(BaseModel):
         return tool_spec(self.tools, self.tool_choice, self.parallel_tool_calls)
 
     def token_limit(self, ceiling: int | None) -> int | None:
-        given = [v for v in (self.max_tokens, self.max_completion_tokens, ceiling) if v is not None]
-        return min(given) if given else None
+        return smallest(self.max_tokens, self.max_completion_tokens, ceiling)
+
+
+def smallest(*limits: int | None) -> int | None:
+    """The lowest of the token limits given (None: no limit)."""
+    given = [limit for limit in limits if limit is not None]
+    return min(given) if given else None
 
 
 def parse_chat_request(raw: bytes) -> ChatRequest:
@@ -287,6 +295,33 @@ def error_body(error: ApiError) -> dict[str, Any]:
 
 def error_event(error: ApiError) -> bytes:
     return b"data: " + json.dumps(error_body(error)).encode("utf-8") + b"\n\n"
+
+
+# --------------------------------------------------------------------- outcomes
+
+
+class RequestOutcome:
+    """What the access log and the metrics record for one request (no content)."""
+
+    __slots__ = ("tenant", "action", "status", "stream", "reasons", "relaying", "endpoint")
+
+    def __init__(self, endpoint: str = "chat") -> None:
+        self.tenant, self.action, self.status, self.stream, self.reasons = "-", "none", 500, False, ()
+        self.relaying = False
+        self.endpoint = endpoint
+
+
+def decision_headers(decision: Any) -> dict[str, str]:
+    return {"x-privroute-action": decision.action, "x-privroute-reasons": ",".join(decision.reasons),
+            "x-privroute-sensitivity": decision.sensitivity}
+
+
+def explain(decision: Any, backend: str) -> dict[str, Any]:
+    explained = {"action": decision.action, "sensitivity": decision.sensitivity, "reasons": list(decision.reasons),
+                 "backend": backend}
+    if decision.loosened:  # a declared loosening of the policy decided this (policy `loosen:`)
+        explained["loosened"] = [{"key": key, "reason": reason} for key, reason in decision.loosened]
+    return explained
 
 
 # --------------------------------------------------------------------- errors

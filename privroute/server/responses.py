@@ -20,7 +20,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from ..backends.base import ToolCallDelta, ToolSpec
-from .protocol import Api, ApiError, _invalid, error_body
+from .protocol import Api, ApiError, _invalid, error_body, smallest
 
 __all__ = ["RESPONSES", "ResponsesRequest", "ResponsesStream", "parse_responses_request", "response_body"]
 
@@ -72,8 +72,7 @@ class ResponsesRequest(BaseModel):
         return ToolSpec(definitions, choice, self.parallel_tool_calls)
 
     def token_limit(self, ceiling: int | None) -> int | None:
-        given = [v for v in (self.max_output_tokens, ceiling) if v is not None]
-        return min(given) if given else None
+        return smallest(self.max_output_tokens, ceiling)
 
 
 def parse_responses_request(raw: bytes) -> ResponsesRequest:

@@ -264,7 +264,7 @@ class TestBackpressure:
             assert local.closed.wait(timeout=30)
             _wait_for_gauge(server.url, "privroute_local_queue_running", 0)
             metrics = httpx.get(server.url + "/metrics").text
-            assert 'action="local",status="499",stream="true"} 1' in metrics
+            assert 'action="local",status="499",stream="true",endpoint="chat"} 1' in metrics
             with httpx.stream("POST", server.url + "/v1/chat/completions", json=body, timeout=30) as again:
                 assert again.status_code == 200  # not 429: the only slot is free again
 
