@@ -13,12 +13,15 @@ Hierarchy::
     │   ├── MappingError                    a batch mapping file or its key is unusable
     │   ├── BatchUsageError                 a batch cannot start as asked (bad OUTDIR, options, key)
     │   ├── ContextOverflow                 the prompt does not fit the local model's context (n_ctx)
-    │   └── UnsupportedRequest              the route cannot do what the request asks (tools on a local model)
+    │   ├── UnsupportedRequest              the route cannot do what the request asks (tools on a local model)
+    │   └── LanguageNotCovered              redact() on text in a language the policy neither reads
+    │                                       nor lets be read as English (unknown_language)
     ├── ConfigurationError (ValueError)     a needed destination or setting is missing
     ├── MissingDependency (ImportError)     an optional extra is not installed
     ├── ModelNotFound (LookupError)         a local model name/path cannot be resolved
     ├── Blocked                             the policy forbids this prompt
     ├── DetectionError (RuntimeError)       the detector failed; nothing was sent
+    │   └── DetectionTimeout (TimeoutError) detection ran past its time budget; nothing was sent
     ├── AuditError (RuntimeError)           the audit record could not be written
     │   └── StoreUnavailable (ConnectionError)      the audit/budget database cannot be reached
     ├── BudgetExceeded                      a token/cost budget would be overrun
@@ -55,12 +58,14 @@ __all__ = [
     "ConfigurationError",
     "ContextOverflow",
     "DetectionError",
+    "DetectionTimeout",
     "EXIT_CODES",
     "FormatError",
     "FrontierTimeout",
     "FrontierUnavailable",
     "HTTP_STATUS",
     "InputError",
+    "LanguageNotCovered",
     "LocalTimeout",
     "LocalWorkerError",
     "MalformedResponse",
@@ -133,6 +138,19 @@ class BatchUsageError(InputError):
     """The batch cannot start as asked (exit code 2): bad OUTDIR, options or key."""
 
 
+class LanguageNotCovered(InputError):
+    """Text to redact is in a language the policy does not read, and its ``unknown_language``
+    is ``local`` or ``block``: redacting it with another language's detector would leak.
+    ``languages`` are the identified codes (ISO 639-1, '' when unknown), ``action`` the policy's."""
+
+    def __init__(self, languages: Sequence[str], action: str) -> None:
+        self.languages = tuple(languages)
+        self.action = action
+        named = ", ".join(code or "unidentified" for code in self.languages)
+        super().__init__(f"text in a language the policy does not cover ({named}); its unknown_language is "
+                         f"{action!r}, so it is not redacted here (route() answers it {'locally' if action == 'local' else 'with a refusal'})")
+
+
 class ContextOverflow(InputError):
     """The prompt has more tokens than the local model's context leaves for it.
 
@@ -196,6 +214,18 @@ class Blocked(PrivrouteError):
 
 class DetectionError(PrivrouteError, RuntimeError):
     """PII detection failed. Fail closed: nothing was sent."""
+
+
+class DetectionTimeout(DetectionError, TimeoutError):
+    """Detection ran past its time budget and was stopped. Fail closed: nothing was sent.
+
+    ``budget_s`` is the budget that ran out; the message names it and the text's
+    length, never the text.
+    """
+
+    def __init__(self, message: str, *, budget_s: float | None = None) -> None:
+        self.budget_s = budget_s
+        super().__init__(message)
 
 
 class AuditError(PrivrouteError, RuntimeError):
@@ -290,6 +320,7 @@ HTTP_STATUS: dict[type[PrivrouteError], int] = {
     ModelNotFound: 500,
     Blocked: 403,
     DetectionError: 500,
+    DetectionTimeout: 422,  # not retried by clients (a 5xx would be): the same text would run out again
     AuditError: 503,
     BudgetExceeded: 429,
     QueueFull: 429,

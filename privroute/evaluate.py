@@ -53,7 +53,7 @@ import statistics
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -192,6 +192,8 @@ class EvalReport:
     protected_words_left: float | None = None
     other_words_destroyed: float | None = None
     misses: tuple[Miss, ...] = field(default=(), repr=False)
+    per_language: dict[str, dict[str, float | int | None]] = field(default_factory=dict)
+    """The main figures per language of the texts (detect/lang.py; 'und' when it cannot be told)."""
 
     def as_dict(self) -> dict[str, Any]:
         def r(value: float | None) -> float | None:
@@ -207,7 +209,15 @@ class EvalReport:
             "per_type": {k: {m: r(v) if isinstance(v, float) else v for m, v in d.items()}
                          for k, d in sorted(self.per_type.items())},
             "per_category": self.per_category,
+            "per_language": {k: {m: r(v) if isinstance(v, float) else v for m, v in d.items()}
+                             for k, d in sorted(self.per_language.items())},
         }
+
+    def summary(self) -> dict[str, float | int | None]:
+        """The figures a per-language row shows."""
+        return {"texts": self.texts, "recall": self.recall, "token_leak": self.token_leak,
+                "over_redaction": self.over_redaction, "protected_words_left": self.protected_words_left,
+                "other_words_destroyed": self.other_words_destroyed, "p50_ms": self.p50_ms}
 
 
 # ---------------------------------------------------------------- loading
@@ -416,34 +426,61 @@ Redactor = Callable[[str], tuple[str, Sequence[Any]]]
 def evaluate(examples: Sequence[Example], policy: Any = "general", *, categories: Sequence[str] = (),
              roles: LabelRoles | None = None, show_misses: bool = False) -> EvalReport:
     """Redact every example as ``privroute.redact`` does under ``policy`` and score the result."""
+    from .detect.lang import dominant_language
     from .router import Router
 
     router = Router(policy)
     router.detector  # build the detector (and load spaCy) before timing anything
+    covered = tuple(dict.fromkeys((*router.policy.detect.languages, "en", "fr")))
 
     def redact(text: str) -> tuple[str, Sequence[Any]]:
         redaction = router.redact(text)
         return redaction.text, redaction.entities
 
-    return evaluate_redactor(examples, redact, categories=categories, roles=roles, show_misses=show_misses)
+    return evaluate_redactor(examples, redact, categories=categories, roles=roles, show_misses=show_misses,
+                             language=lambda text: dominant_language(text, covered))
 
 
 def evaluate_redactor(examples: Sequence[Example], redact: Redactor, *, categories: Sequence[str] = (),
-                      roles: LabelRoles | None = None, show_misses: bool = False) -> EvalReport:
-    """Score any redaction function on labeled examples (used to compare against other tools)."""
+                      roles: LabelRoles | None = None, show_misses: bool = False,
+                      language: Callable[[str], str] | None = None) -> EvalReport:
+    """Score any redaction function on labeled examples (used to compare against other tools).
+
+    With ``language`` (text -> language code) the main figures are also given per language.
+    """
     tally = _Tally(roles, show_misses)
     times: list[float] = []
+    languages: dict[str, tuple[_Tally, list[float], list[int]]] = {}
     for index, example in enumerate(examples):
+        elapsed = None
         if not example.text.strip():
             redacted, entities = example.text, ()
         else:
             started = time.perf_counter()
             redacted, entities = redact(example.text)
-            times.append((time.perf_counter() - started) * 1000)
-        if example.values:
-            tally.adversarial(example, redacted, categories[index] if index < len(categories) else "")
-        else:
-            tally.spans(example, redacted, entities)
+            elapsed = (time.perf_counter() - started) * 1000
+            times.append(elapsed)
+        tallies = [tally]
+        if language is not None:
+            own = languages.setdefault(language(example.text), (_Tally(roles), [], [0]))
+            own[2][0] += 1
+            if elapsed is not None:
+                own[1].append(elapsed)
+            tallies.append(own[0])
+        for each in tallies:
+            if example.values:
+                each.adversarial(example, redacted, categories[index] if index < len(categories) else "")
+            else:
+                each.spans(example, redacted, entities)
+    report = _report(tally, times, len(examples), roles)
+    if language is None:
+        return report
+    per_language = {code: _report(own, own_times, count[0], roles).summary()
+                    for code, (own, own_times, count) in languages.items()}
+    return replace(report, per_language=per_language)
+
+
+def _report(tally: _Tally, times: list[float], texts: int, roles: LabelRoles | None) -> EvalReport:
     per_type: dict[str, dict[str, float | int | None]] = {}
     for label in tally.label_count:
         per_type[label] = {
@@ -464,7 +501,7 @@ def evaluate_redactor(examples: Sequence[Example], redact: Redactor, *, categori
     label_hit = sum(tally.label_hit[label] for label in must)
     det_chars = sum(tally.det_chars.values())
     return EvalReport(
-        texts=len(examples),
+        texts=texts,
         recall=_share(label_hit, label_chars),
         precision=_share(sum(tally.det_hit.values()), det_chars) if label_chars else None,
         verbatim_leak=_share(tally.verbatim, tally.values),

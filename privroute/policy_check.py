@@ -336,6 +336,35 @@ def _check_detector(run: _Run, policy: Policy) -> None:
     if _missing("presidio_analyzer"):
         run.problem("presidio-analyzer is not installed (pip install 'privroute[detect]'): nothing can be "
                     "detected, so every route fails", "detect")
+    _check_languages(run, policy)
+
+
+def _check_languages(run: _Run, policy: Policy) -> None:
+    """Every language the policy covers needs its pipeline; identifying them needs lingua."""
+    from .detect.lang import PACKS, model_for, needs_identification
+
+    config = policy.detect
+    for code in config.languages:
+        model = model_for(config, code)
+        if code == config.language and model == config.spacy_model:
+            continue  # checked above
+        if ("/" in model or os.sep in model) and (Path(model).expanduser() / "config.cfg").is_file():
+            run.checked.append(f"language {code}: pipeline at {model}")
+        elif "/" in model or os.sep in model or _missing(model):
+            extra = PACKS.get(code, ("", ""))[1]
+            hint = f"pip install 'privroute[{extra}]'" if extra and code not in config.models else \
+                "install the package that provides it"
+            run.problem(f"language {code!r}: its spaCy pipeline {model!r} is not installed ({hint}); "
+                        "privroute never downloads models", "detect", "languages")
+        else:
+            run.checked.append(f"language {code}: {model} installed")
+    if needs_identification(config):
+        if _missing("lingua"):
+            run.problem("identifying the language of a text needs lingua-language-detector "
+                        "(pip install 'privroute[fr]'); without it every prompt fails", "detect", "languages")
+        else:
+            run.checked.append(f"languages {', '.join(config.languages)} identified; other languages: "
+                               f"{config.unknown_language}")
 
 
 def _missing(module: str) -> bool:

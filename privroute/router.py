@@ -20,7 +20,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
@@ -28,8 +28,9 @@ from .backends import Backend, Message, Usage
 from .backends.base import ToolCall, ToolCallDelta, ToolSpec, is_json
 from .classify import Decision, decide
 from .detect.base import Detector, Entity
+from .detect.deadline import check as check_deadline, time_budget
 from .dispatch import Backends, Dispatcher, Outcome, Prepared
-from .errors import Blocked, DetectionError, InputError, MalformedResponse, PrivrouteError
+from .errors import Blocked, DetectionError, DetectionTimeout, InputError, MalformedResponse, PrivrouteError
 from .policy import Policy, load_policy
 from .toolargs import ArgsView, args_view
 from .vault import Redaction, StreamRestorer, Vault, json_escape
@@ -38,7 +39,11 @@ if TYPE_CHECKING:
     from .audit import AuditStore, NullAudit
     from .embed import EmbedResult
 
-__all__ = ["Prepared", "Prompt", "RouteResult", "Router", "StreamingRoute", "get_router", "to_messages"]
+__all__ = ["DETECTION_TIMEOUT_REASON", "Prepared", "Prompt", "RouteResult", "Router", "StreamingRoute",
+           "get_router", "to_messages"]
+
+DETECTION_TIMEOUT_REASON = "detection-timeout"
+"""The reason a decision carries when detection ran out of time and the policy routes such prompts local."""
 
 log = logging.getLogger("privroute")
 
@@ -233,21 +238,41 @@ class Router:
         except Exception as exc:  # fail closed, whatever the detector threw
             raise DetectionError(f"detector failed ({type(exc).__name__}); nothing was sent") from exc
 
+    def _detect_all(self, messages: Sequence[Message]) -> tuple[tuple[Entity, ...], ...]:
+        """Entities per message, under the policy's detection time budget for the whole request."""
+        found = []
+        with time_budget(self.policy.limits.detect_budget_s):
+            for message in messages:
+                check_deadline(len(message.content))  # also bounds a custom detector that never checks
+                found.append(self._detect(message.content))
+            check_deadline()
+        return tuple(found)
+
     def _analyse(self, prompt: Prompt) -> _Analysis:
         messages, from_string = to_messages(prompt, max_chars=self.policy.limits.max_prompt_chars)
-        per_message = tuple(self._detect(m.content) for m in messages)
+        try:
+            per_message = self._detect_all(messages)
+        except DetectionTimeout:
+            if self.policy.limits.on_detect_timeout != "local":
+                raise
+            # Unknown content goes where regulated content goes, raw, inside the trust boundary.
+            log.warning("detection ran past its budget; routing local as the policy says")
+            decision = Decision(action="local", sensitivity="regulated", reasons=(DETECTION_TIMEOUT_REASON,),
+                                policy=self.policy.name)
+            return _Analysis(messages, tuple(() for _ in messages), decision, from_string)
         per_call: tuple[tuple[tuple[ArgsView, tuple[Entity, ...]], ...], ...] = ()
         texts: list[str] = [m.content for m in messages]
         found: list[Sequence[Entity]] = list(per_message)
         if any(m.tool_calls for m in messages):
             views = [tuple(args_view(call.arguments) for call in m.tool_calls) for m in messages]
-            per_call = tuple(tuple((view, self._detect(view.text)) for view in row) for row in views)
+            with time_budget(self.policy.limits.detect_budget_s):
+                per_call = tuple(tuple((view, self._detect(view.text)) for view in row) for row in views)
             # The rules see the arguments' values beside the messages, as one conversation.
             for row in per_call:
                 texts.extend(view.text for view, _ in row)
                 found.extend(entities for _, entities in row)
         joined, shifted = _join(texts, found)
-        decision = decide(self.policy, joined, shifted)
+        decision = _language_gate(self.policy, messages, decide(self.policy, joined, shifted))
         return _Analysis(messages, per_message, decision, from_string, per_call)
 
     def classify(self, prompt: Prompt) -> Decision:
@@ -259,7 +284,10 @@ class Router:
         messages, from_string = to_messages(text, max_chars=self.policy.limits.max_prompt_chars)
         if not from_string:
             raise InputError("redact takes one text (str); route() takes chat messages")
-        entities = self._redactable(self._detect(messages[0].content))
+        from .detect.lang import refuse_uncovered
+
+        refuse_uncovered(messages[0].content, self.policy.detect)  # route() can answer it locally; redact() cannot
+        entities = self._redactable(self._detect_all(messages)[0])
         return (vault or Vault()).redact(text, entities)
 
     def _redactable(self, entities: Sequence[Entity]) -> tuple[Entity, ...]:
@@ -444,6 +472,21 @@ def _restore_call(call: ToolCall, vault: Vault) -> ToolCall:
     if not is_json(restored):  # the backend checked the arguments it got; a restore never breaks them
         raise MalformedResponse("tool call arguments are not JSON after restoring", backend="frontier")
     return dataclasses.replace(call, arguments=restored)
+
+
+def _language_gate(policy: Policy, messages: Sequence[Message], decision: Decision) -> Decision:
+    """Text in a language the policy does not cover: answered locally, refused, or read as English, as it says."""
+    from .detect.lang import UNKNOWN_REASON, needs_identification, uncovered_languages
+
+    config = policy.detect
+    if not needs_identification(config) or not any(uncovered_languages(m.content, config) for m in messages):
+        return decision
+    action = decision.action
+    if config.unknown_language == "block":
+        action = "block"
+    elif config.unknown_language == "local" and action != "block":
+        action = "local"
+    return replace(decision, action=action, reasons=(*decision.reasons, UNKNOWN_REASON))
 
 
 def _join(texts: Sequence[str], per_text: Sequence[Sequence[Entity]]) -> tuple[str, tuple[Entity, ...]]:

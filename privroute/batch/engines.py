@@ -17,14 +17,17 @@ import concurrent.futures as cf
 import multiprocessing
 import re
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ..detect.base import Entity
 from ..detect import detector_for
+from ..detect.base import Entity
 from ..detect.chunk import detect_documents
-from ..errors import ConfigurationError, MissingDependency, PrivrouteError
+from ..detect.deadline import time_budget
+from ..detect.lang import refuse_uncovered
+from ..errors import ConfigurationError, DetectionTimeout, LanguageNotCovered, MissingDependency, PrivrouteError
 from ..policy import Policy
 from ..vault import ISSUED_TOKEN
 from .formats import Extracted, FormatError, FormatOptions, format_for
@@ -33,6 +36,10 @@ __all__ = ["Analysed", "Engine", "Job", "make_engine", "run_job", "run_jobs"]
 
 JOBS_PER_TASK = 8
 """Documents per pool task: their strings go through spaCy together."""
+WATCHDOG_POLL_S = 1.0
+"""How often the pool engine looks for a task that has run past its hard limit."""
+WATCHDOG_GRACE_S = 30.0
+"""Added to a task's hard limit: worker start-up, extraction and the last chunk's work."""
 _HAS_WORD = re.compile(r"[^\W_]")
 
 
@@ -106,16 +113,23 @@ def run_jobs(policy: Policy, jobs: Sequence[Job]) -> list[Analysed]:
             results[index] = Analysed(job.key, reason=f"unsupported type {job.suffix!r}")
             continue
         try:
-            ready.append((index, fmt.extract(job.data, job.options)))
+            extracted = fmt.extract(job.data, job.options)
+            if not job.verify:  # a document in a language the policy does not read fails, as route() would not send it
+                refuse_uncovered("\n".join(extracted.strings), policy.detect)
+            ready.append((index, extracted))
         except Exception as exc:  # noqa: BLE001 - worded by _failure, without content
             results[index] = _failure(job.key, exc)
     groups = [ready] if len(ready) <= 1 else [ready, *([item] for item in ready)]
+    budget = policy.limits.detect_budget_s
     for group in groups:
         if not group or all(results[index] is not None for index, _ in group):
             continue
         try:
             detector = detector_for(policy.detect)
-            found = detect_documents(detector, policy.redact.entities, [ex.strings for _, ex in group])
+            # Each document has the budget; documents detected together share theirs. A group
+            # that runs out is retried document by document, so only the slow one fails.
+            with time_budget(None if budget is None else budget * len(group)):
+                found = detect_documents(detector, policy.redact.entities, [ex.strings for _, ex in group])
         except Exception as exc:  # noqa: BLE001
             if len(group) == 1:
                 results[group[0][0]] = _failure(jobs[group[0][0]].key, exc)
@@ -129,7 +143,10 @@ def run_jobs(policy: Policy, jobs: Sequence[Job]) -> list[Analysed]:
 
 
 def _failure(key: int, exc: Exception) -> Analysed:
-    if isinstance(exc, (FormatError, MissingDependency)):
+    if isinstance(exc, DetectionTimeout):
+        budget = f" of {exc.budget_s:g}s" if exc.budget_s is not None else ""
+        return Analysed(key, reason=f"detection timed out: over the time budget{budget} per document")
+    if isinstance(exc, (FormatError, MissingDependency, LanguageNotCovered)):
         return Analysed(key, reason=str(exc))
     if isinstance(exc, PrivrouteError):  # privroute's messages never quote content
         return Analysed(key, reason=f"detection failed ({exc})")
@@ -204,7 +221,8 @@ class PoolEngine:
         self.workers = workers
         self.jobs_per_task = max(1, jobs_per_task)
         self._policy = policy
-        self._pending: dict[cf.Future[list[Analysed]], list[int]] = {}
+        self._pending: dict[cf.Future[list[Analysed]], list[Job]] = {}
+        self._running_since: dict[cf.Future[list[Analysed]], float] = {}
         self._buffer: list[Job] = []
         self._pool = self._start()
 
@@ -224,17 +242,31 @@ class PoolEngine:
         for index in range(tasks):
             share = jobs[index * len(jobs) // tasks:(index + 1) * len(jobs) // tasks]
             if share:
-                self._pending[self._pool.submit(_pool_jobs, share)] = [job.key for job in share]
+                self._pending[self._pool.submit(_pool_jobs, share)] = share
+
+    def _hard_limit(self, jobs: int) -> float | None:
+        """Seconds a task may run before its worker is killed: well past the budget the
+        worker enforces itself (detection stops at its deadline), for work between checks
+        that never returns."""
+        budget = self._policy.limits.detect_budget_s
+        return None if budget is None else 2 * budget * jobs + WATCHDOG_GRACE_S
 
     def completed(self) -> list[Analysed]:
         # A few leftover documents are spread over the idle workers rather than sent as one task.
         self._send(self.workers - len(self._pending))
         if not self._pending:
             return []
-        done, _ = cf.wait(self._pending, return_when=cf.FIRST_COMPLETED)
+        while True:
+            done, _ = cf.wait(self._pending, timeout=WATCHDOG_POLL_S, return_when=cf.FIRST_COMPLETED)
+            if done:
+                break
+            overdue = self._overdue()
+            if overdue:
+                return self._kill_pool(overdue)
         results, broken = [], False
         for future in done:
-            keys = self._pending.pop(future)
+            self._running_since.pop(future, None)
+            keys = [job.key for job in self._pending.pop(future)]
             try:
                 results.extend(future.result())
             except cf.process.BrokenProcessPool:
@@ -245,12 +277,42 @@ class PoolEngine:
         if broken:
             # Every job still queued on the dead pool is lost with it: fail them too,
             # and give the rest of the batch a fresh pool.
-            for keys in self._pending.values():
-                results.extend(Analysed(key, reason="worker process died (out of memory or crashed)") for key in keys)
+            for jobs in self._pending.values():
+                results.extend(Analysed(job.key, reason="worker process died (out of memory or crashed)")
+                               for job in jobs)
             self._pending.clear()
+            self._running_since.clear()
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = self._start()
         return results
+
+    def _overdue(self) -> list[cf.Future[list[Analysed]]]:
+        """Running tasks past their hard limit (a task's clock starts when it is seen running)."""
+        now, overdue = time.monotonic(), []
+        for future, jobs in self._pending.items():
+            if not future.running():
+                continue
+            since = self._running_since.setdefault(future, now)
+            limit = self._hard_limit(len(jobs))
+            if limit is not None and now - since > limit:
+                overdue.append(future)
+        return overdue
+
+    def _kill_pool(self, overdue: list[cf.Future[list[Analysed]]]) -> list[Analysed]:
+        """A worker that never came back: kill the pool (a process is the unit that can be
+        stopped), fail the overdue tasks' documents and resend everyone else's to a fresh pool."""
+        failed = [Analysed(job.key, reason="detection timed out: the worker ran far past the time budget "
+                                           "and was stopped")
+                  for future in overdue for job in self._pending.pop(future)]
+        innocent = [job for jobs in self._pending.values() for job in jobs]
+        self._pending.clear()
+        self._running_since.clear()
+        for process in list(getattr(self._pool, "_processes", {}).values()):
+            process.kill()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool = self._start()
+        self._buffer = innocent + self._buffer
+        return failed
 
     def close(self) -> None:
         self._buffer.clear()

@@ -70,6 +70,9 @@ class BatchOptions(BaseModel):
     columns: tuple[str, ...] = ()
     max_bytes: int = Field(100 * 1024 * 1024, ge=1)
     """Larger files fail with a clear reason instead of exhausting memory."""
+    detect_budget_s: float | None = Field(None, gt=0, le=86_400)
+    """Detection time budget per document; None: the policy's ``limits.detect_budget_s``.
+    A document past it fails (reported with the reason) and the run goes on."""
 
 
 @dataclass(frozen=True)
@@ -116,7 +119,7 @@ Progress = Callable[[int, int, float], None]
 
 
 def redact_files(
-    inputs: Sequence[str | os.PathLike[str]],
+    inputs: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     *,
     out_dir: str | os.PathLike[str],
     policy: Any = "general",
@@ -133,6 +136,8 @@ def redact_files(
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'options'}: {e['msg']}" for e in exc.errors())
         raise BatchUsageError(f"invalid batch options ({problems})") from None
+    if isinstance(inputs, (str, os.PathLike)):
+        inputs = [inputs]  # one path, not a sequence of one-character paths
     loaded = load_policy(policy)
     return _Batch(inputs, Path(out_dir), loaded, opts, progress).run()
 
@@ -303,7 +308,8 @@ class _Batch:
         extra = [self.opts.mapping] if self.opts.mapping is not None else []
         items = ensure_outside_inputs(discover(self.inputs), self.out_dir, self.inputs, also=extra)
         self._load_mapping()
-        engine = make_engine(self.opts.engine, self.policy, workers=self.opts.workers, address=self.opts.address)
+        engine = make_engine(self.opts.engine, self._engine_policy(), workers=self.opts.workers,
+                             address=self.opts.address)
         try:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             _remove_stale_tmp([self.out_dir / REPORT_NAME, *extra,
@@ -359,6 +365,16 @@ class _Batch:
         atomic_write(self.out_dir / REPORT_NAME,
                      (json.dumps(report.as_dict(), indent=2, ensure_ascii=False) + "\n").encode())
         return report
+
+    def _engine_policy(self) -> Policy:
+        """The policy the workers detect under: the run's time budget, when one is given.
+
+        Only the workers get it: the resume fingerprint stays that of the user's policy.
+        """
+        if self.opts.detect_budget_s is None:
+            return self.policy
+        limits = self.policy.limits.model_copy(update={"detect_budget_s": self.opts.detect_budget_s})
+        return self.policy.model_copy(update={"limits": limits})
 
     def _tick(self, finished: int, total: int, started: float) -> None:
         if self.progress is not None:

@@ -36,6 +36,14 @@ def _print_report(report: EvalReport, policy: str) -> None:
             if with_roles:
                 line += f"{row.get('role', ''):>8}{_fmt(row.get('destroyed')) if 'destroyed' in row else '':>11}"
             click.echo(line)
+    if len(report.per_language) > 1 or any(code != "en" for code in report.per_language):
+        click.echo(f"  {'language':<10}{'texts':>7}{'recall':>9}{'words left':>12}{'destroyed':>11}{'p50 ms':>9}")
+        for code, lang in sorted(report.per_language.items()):
+            left = lang["protected_words_left"] if lang["protected_words_left"] is not None else lang["token_leak"]
+            gone = lang["other_words_destroyed"] if lang["other_words_destroyed"] is not None else lang[
+                "over_redaction"]
+            click.echo(f"  {code:<10}{lang['texts']:>7}{_fmt(lang['recall']):>9}{_fmt(left):>12}{_fmt(gone):>11}"
+                       f"{lang['p50_ms'] or 0:>9.1f}")
     for category, row in report.per_category.items():
         click.echo(f"  {category or '(none)':<26}{row['caught']}/{row['values']} caught")
 

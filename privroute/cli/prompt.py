@@ -80,6 +80,9 @@ def classify(prompt: str | None, policy: str, as_json: bool) -> None:
 @click.option("--columns", multiple=True, help="Batch: CSV columns to redact (comma-separated or repeated; default all).")
 @click.option("--max-size", "max_size_mb", type=click.FloatRange(min=0.001), default=None,
               help="Batch: largest file in MiB (default 100); larger files fail with a reason.")
+@click.option("--detect-budget", "detect_budget_s", type=click.FloatRange(min=0.001, max=86_400), default=None,
+              help="Batch: detection time budget per document in seconds (default: the policy's "
+                   "limits.detect_budget_s); a document past it fails and the run goes on.")
 @click.option("--quiet", "-q", is_flag=True, help="Batch: no progress bar or summary.")
 @click.option("--progress/--no-progress", default=None, help="Batch: force the progress bar on or off (default: on a TTY).")
 @handle_errors

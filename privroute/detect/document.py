@@ -86,3 +86,7 @@ def _distinctive(word: str, context: KeepContext, names: frozenset[str]) -> bool
 
 def _inside(covered: list[tuple[int, int]], start: int, end: int) -> bool:
     return any(s <= start and end <= e for s, e in covered)
+
+
+propagate = _propagate
+"""Propagation over spans found by several detectors (multilingual.py: one per language)."""

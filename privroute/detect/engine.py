@@ -13,7 +13,7 @@ What counts as an identifier (documented in docs/detection.md):
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .phones import make_phone_recognizer
@@ -135,9 +135,13 @@ def _spacy_recognizer(language: str) -> Any:
     )
 
 
-def build_analyzer(config: "DetectConfig", nlp: Any, tld_extractor: Any,
-                   english: frozenset[str] = frozenset()) -> tuple[Any, Any]:
-    """An AnalyzerEngine on the already loaded spaCy ``nlp``; returns (analyzer, nlp_engine)."""
+def build_analyzer(config: "DetectConfig", nlp: Any, tld_extractor: Any, english: frozenset[str] = frozenset(),
+                   extra: Iterable[Any] = (), context: Mapping[str, Sequence[str]] | None = None) -> tuple[Any, Any]:
+    """An AnalyzerEngine on the already loaded spaCy ``nlp``; returns (analyzer, nlp_engine).
+
+    ``extra``: a language pack's recognizers; ``context``: its context words for
+    Presidio's recognizers, by class name (lang.py).
+    """
     from presidio_analyzer import AnalyzerEngine, RecognizerRegistry, RecognizerResult
     from presidio_analyzer import predefined_recognizers as predefined
     from presidio_analyzer.nlp_engine import NerModelConfiguration, NlpArtifacts, SpacyNlpEngine
@@ -184,7 +188,11 @@ def build_analyzer(config: "DetectConfig", nlp: Any, tld_extractor: Any,
     registry.add_recognizer(make_phone_recognizer(language))
     for class_name in _PRESIDIO_RECOGNIZERS:
         recognizer_class = getattr(predefined, class_name)
-        registry.add_recognizer(recognizer_class(supported_language=language))
+        words = (context or {}).get(class_name)
+        registry.add_recognizer(recognizer_class(supported_language=language, **(
+            {"context": [*getattr(recognizer_class, "CONTEXT", []), *words]} if words else {})))
+    for recognizer in extra:
+        registry.add_recognizer(recognizer)
     registry.add_recognizer(make_finder_recognizer("privroute-patterns", PATTERN_TYPES, PATTERN_FINDERS, language))
     registry.add_recognizer(make_finder_recognizer("privroute-structured", STRUCTURED_TYPES, STRUCTURED_FINDERS,
                                                    language))
@@ -248,8 +256,10 @@ _RELATIVE = re.compile(
     r"of\s+age|prior|before|after|from\s+now|postop|post-op))?)",
     re.IGNORECASE,
 )
+# French month names too: a date in words from the French recognizer ("3 mars 1975") names a day.
 _DATE_STRUCTURE = re.compile(
-    rf"\b(?:{_MONTHS})\b|\d{{1,4}}\s?[-/.]\s?\d{{1,2}}(?:\s?[-/.]\s?\d{{1,4}})?|\b(?:19|20)\d{{2}}(?:0[1-9]|1[0-2])"
+    rf"\b(?:{_MONTHS}|janvier|f[ée]vrier|mars|avril|mai|juin|juillet|ao[uû]t|septembre|octobre|novembre|"
+    rf"d[ée]cembre)\b|\d{{1,4}}\s?[-/.]\s?\d{{1,2}}(?:\s?[-/.]\s?\d{{1,4}})?|\b(?:19|20)\d{{2}}(?:0[1-9]|1[0-2])"
     rf"(?:0[1-9]|[12]\d|3[01])\b|\b\d{{1,2}}\.\s?(?:{_MONTHS})", re.IGNORECASE)
 _MONTH_ONLY = re.compile(rf"(?:in\s+|the\s+month\s+of\s+)?(?:{_MONTHS})\.?", re.IGNORECASE)
 _TIME_ONLY = re.compile(r"\d{1,2}(?::\d{2})?\s*(?:am|pm|a\.m\.|p\.m\.|h|hrs|o'clock)?|\d{1,2}:\d{2}(?::\d{2})?",

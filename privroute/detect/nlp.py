@@ -23,6 +23,7 @@ from typing import Any
 
 from ..errors import ConfigurationError, MissingDependency
 from .engine import SPACY_LABELS
+from .turns import FairTurns
 
 __all__ = ["decode_only", "model_lock", "one_blas_thread", "shared_nlp"]
 
@@ -36,7 +37,7 @@ _NEEDED_COMPONENTS = ("ner", "entity_ruler", "span_ruler")
 
 _cache: dict[str, Any] = {}
 _cache_lock = threading.Lock()
-_model_locks: dict[str, threading.Lock] = {}
+_model_locks: dict[str, FairTurns] = {}
 
 
 def shared_nlp(model_name: str) -> Any:
@@ -62,15 +63,16 @@ def shared_nlp(model_name: str) -> Any:
             _dense_layers_on_numpy(nlp)
             decode_only(nlp, SPACY_LABELS)
             _cache[model_name] = nlp
-            _model_locks[model_name] = threading.Lock()
+            _model_locks[model_name] = FairTurns()
         return nlp
 
 
-def model_lock(model_name: str) -> threading.Lock:
-    """The lock that serialises use of ``shared_nlp(model_name)``.
+def model_lock(model_name: str) -> FairTurns:
+    """The turns that serialise use of ``shared_nlp(model_name)`` (``with model_lock(name):``).
 
     spaCy does not promise thread safety for one pipeline, which every
-    configuration on the model shares.
+    configuration on the model shares; turns are handed out fairly between
+    callers (turns.py).
     """
     shared_nlp(model_name)
     return _model_locks[model_name]

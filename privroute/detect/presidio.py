@@ -22,14 +22,17 @@ from typing import TYPE_CHECKING, Any
 from ..errors import MissingDependency
 from .base import Entity
 from .chunk import pieces
+from .deadline import check as check_deadline
 from .engine import PRESIDIO_RENAMES, SPACY_LABELS, build_analyzer, post_filter
 from .lexicon import english_words
 from .document import refine
 from .keep import KeepContext
+from .lang import language_pack
 from .names import given_names, grow_people, signature_blocks, surnames
 from .nlp import model_lock, one_blas_thread, shared_nlp
 from .normalize import Normalized, normalize
 from .patterns import assemble_addresses, encoded_tokens
+from .runs import bound_runs
 
 if TYPE_CHECKING:
     from ..policy import DetectConfig
@@ -44,12 +47,12 @@ _english_cache: dict[str, frozenset[str]] = {}
 _english_lock = threading.Lock()
 
 
-def _english_for(model_name: str, nlp: Any) -> frozenset[str]:
-    """The English word list of a pipeline, built once per model (it is ~100k words)."""
+def _english_for(model_name: str, nlp: Any, vocabulary: Any = english_words) -> frozenset[str]:
+    """The word list of a pipeline's language, built once per model (English: ~100k words)."""
     with _english_lock:
         words = _english_cache.get(model_name)
         if words is None:
-            words = _english_cache[model_name] = english_words(nlp)
+            words = _english_cache[model_name] = vocabulary(nlp)
         return words
 
 
@@ -79,33 +82,46 @@ class PresidioDetector:
     def __init__(self, config: "DetectConfig") -> None:
         self.config = config
         self._nlp = shared_nlp(config.spacy_model)
-        self._english = _english_for(config.spacy_model, self._nlp)
+        # The language's pack (lang.py): its word list stands in for English, its recognizers join.
+        self._pack = language_pack(config.language)
+        self._english = _english_for(config.spacy_model, self._nlp, self._pack.vocabulary or english_words)
         self._given = given_names()  # load the name lists now: a missing package fails here, not mid-request
         self._keep = KeepContext(self._english, self._given, self._given | surnames())
         self._stop_words = frozenset(getattr(self._nlp.Defaults, "stop_words", ()))
+        extra = self._pack.recognizers(config.language, self._english) if self._pack.recognizers else []
         self._analyzer, self._nlp_engine = build_analyzer(config, self._nlp, offline_tld_extractor(),
-                                                          self._english)
+                                                          self._english, extra, self._pack.context)
         self._entities = list(config.entities) or None
         self._allow = frozenset(value.strip().casefold() for value in config.allow_list if value.strip())
-        # Only the NLP pass is serialised (the regex recognizers are thread-safe).
+        # One chunk at a time per spaCy pipeline, handed out fairly between callers (turns.py).
         self._nlp_lock = model_lock(config.spacy_model)
 
     def __repr__(self) -> str:
         return f"PresidioDetector(model={self.config.spacy_model!r}, entities={len(self.config.entities) or 'all'})"
+
+    @property
+    def keep_context(self) -> tuple[KeepContext, frozenset[str]]:
+        """What propagation consults: the word lists, and the given names."""
+        return self._keep, self._given
 
     def detect(self, text: str) -> tuple[Entity, ...]:
         if not isinstance(text, str):
             raise TypeError(f"detect() needs a str, not {type(text).__name__}")
         if not text.strip():
             return ()
+        check_deadline(len(text))
         if len(text) <= CHUNK_CHARS:
-            return self._detect_one(text)
-        # spaCy refuses texts over its max_length, and long texts are paragraphs
-        # anyway: detect chunk by chunk, cut at line breaks (else white space).
+            with self._nlp_lock:
+                return self._detect_one(text)
+        # Chunk by chunk, cut at line breaks (else white space): every step's cost is
+        # then bounded by the chunk, the deadline is checked between chunks, and the
+        # shared pipeline changes hands between them (turns.py).
         entities: list[Entity] = []
         for start, piece in pieces(text, CHUNK_CHARS):
-            entities.extend(Entity(e.start + start, e.end + start, e.type, e.score, e.source)
-                            for e in self._detect_one(piece))
+            check_deadline(len(text))
+            with self._nlp_lock:
+                found = self._detect_one(piece)
+            entities.extend(Entity(e.start + start, e.end + start, e.type, e.score, e.source) for e in found)
         return merge_overlaps(entities)
 
     def detect_many(self, texts: Sequence[str]) -> list[tuple[Entity, ...]]:
@@ -129,23 +145,33 @@ class PresidioDetector:
         if not batch:
             return results
         language = self.config.language
-        # Every Doc is built under the pipeline's lock, then analysed outside it.
+        # The Docs are built in one turn on the pipeline; each text is then analysed in a
+        # turn of its own (a decoded blob inside goes through spaCy again).
+        check_deadline(sum(len(text) for _, text, _ in batch))
         with self._nlp_lock, one_blas_thread():
-            artifacts = [found for _, found in self._nlp_engine.process_batch(
-                [normalized.text for _, _, normalized in batch], language, batch_size=PIPE_BATCH)]
+            artifacts = []
+            for _, found in self._nlp_engine.process_batch(
+                    [bound_runs(normalized.text) for _, _, normalized in batch], language, batch_size=PIPE_BATCH):
+                artifacts.append(found)
+                check_deadline()
         for (index, text, normalized), nlp_artifacts in zip(batch, artifacts, strict=True):
-            results[index] = self._with_encoded(text, self._finish(
-                text, normalized, self._analyze(normalized.text, nlp_artifacts)))
+            check_deadline(len(text))
+            with self._nlp_lock:
+                results[index] = self._with_encoded(text, self._finish(
+                    text, normalized, self._analyze(normalized.text, nlp_artifacts)))
         return results
 
     def _normalize(self, text: str) -> Normalized:
         return normalize(text) if self.config.normalize else Normalized(text, text)
 
     def _detect_one(self, text: str, *, nested: bool = False) -> tuple[Entity, ...]:
+        """One chunk; the caller holds the pipeline's turn (``_nlp_lock``)."""
         if not text.strip():
             return ()
         normalized = self._normalize(text)
+        check_deadline(len(text))
         entities = self._finish(text, normalized, self._analyze(normalized.text))
+        check_deadline(len(text))
         return entities if nested else self._with_encoded(text, entities)
 
     def _with_encoded(self, text: str, entities: tuple[Entity, ...]) -> tuple[Entity, ...]:
@@ -156,10 +182,13 @@ class PresidioDetector:
         return merge_overlaps([*entities, *hidden]) if hidden else entities
 
     def _analyze(self, text: str, artifacts: Any = None) -> list[Any]:
+        """Presidio on one chunk; the caller holds the pipeline's turn (``_nlp_lock``)."""
         language = self.config.language
         if artifacts is None:
-            with self._nlp_lock, one_blas_thread():
-                artifacts = self._nlp_engine.process_text(text, language)
+            # spaCy reads a copy with overlong runs cut (runs.py); offsets are the same.
+            with one_blas_thread():
+                artifacts = self._nlp_engine.process_text(bound_runs(text), language)
+            check_deadline(len(text))
         return self._analyzer.analyze(
             text, language, entities=self._entities, nlp_artifacts=artifacts, score_threshold=0.0
         )
@@ -188,6 +217,8 @@ class PresidioDetector:
         people = list(merge_overlaps(grow_people(text, list(merge_overlaps(assembled)), self._english)))
         if self._entities is None or {"TITLE", "ORGANIZATION"} & set(self._entities):
             people = signature_blocks(text, people, self._stop_words)
+        if self._pack.keep is not None:
+            people = self._pack.keep(text, list(merge_overlaps(people)), self._keep, self.config.keep)
         people = refine(text, merge_overlaps(people), self.config.keep, self.config.propagate, self._keep,
                         self._given)
         if self._entities is not None:
@@ -198,7 +229,9 @@ class PresidioDetector:
 _OPENERS, _CLOSERS = "([{<", ")]}>"
 
 
-CHUNK_CHARS = 100_000
+CHUNK_CHARS = 10_000
+"""Longest text detected in one piece: bounds the work between two deadline checks and
+how long one caller holds the shared pipeline (spaCy also refuses texts over 1M)."""
 PIPE_BATCH = 32
 """Texts per spaCy ``nlp.pipe`` batch in ``detect_many``."""
 
@@ -247,11 +280,25 @@ def _rank(entity: Entity) -> tuple[bool, float, int]:
     return entity.source.startswith("policy:"), entity.score, entity.length
 
 
-def presidio_detector(config: "DetectConfig") -> PresidioDetector:
-    """The detector for ``config``; built once per distinct config per process."""
+def presidio_detector(config: "DetectConfig") -> Any:
+    """The detector for ``config``; built once per distinct config per process.
+
+    A policy whose texts' language matters (lang.py) gets a ``MultilingualDetector``,
+    one that fixes another language than English that language's detector.
+    """
+    from .lang import needs_identification
+    from .multilingual import MultilingualDetector, single_language_config
+
     key = config.model_dump_json()
     with _detectors_lock:
         detector = _detectors.get(key)
-        if detector is None:
-            detector = _detectors[key] = PresidioDetector(config)
+    if detector is not None:
         return detector
+    if needs_identification(config):
+        built: Any = MultilingualDetector(config, presidio_detector, merge_overlaps)
+    elif config.languages[0] != config.language:
+        built = presidio_detector(single_language_config(config, config.languages[0]))
+    else:
+        built = PresidioDetector(config)
+    with _detectors_lock:
+        return _detectors.setdefault(key, built)

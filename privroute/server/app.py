@@ -28,6 +28,7 @@ from ..errors import ConfigurationError, MissingDependency
 from ..policy import load_policy
 from ..router import Router
 from .config import ServeConfig, TenantConfig
+from .fairness import TenantFairness
 from .gate import LocalGate
 from .metrics import ProxyMetrics
 from .protocol import (
@@ -88,6 +89,13 @@ def _chat_body(result: Any, request: Any, explained: dict[str, Any]) -> dict[str
 CHAT = Api("chat", parse_chat_request, _chat_body, lambda model, request: ChatStream(model))
 
 
+def _start_pool(pool: Any, configs: list[Any]) -> None:
+    try:
+        pool.start(configs)
+    except Exception as exc:  # the first long text starts a worker again, or fails closed
+        log.warning("detection workers did not start (%s)", type(exc).__name__)
+
+
 class _Proxy:
     def __init__(self, config: ServeConfig, *, local: Backend | None, detector: Detector | None,
                  metrics: ProxyMetrics, local_embedder: Any = None) -> None:
@@ -97,6 +105,7 @@ class _Proxy:
         self.gate = LocalGate(concurrency=limits.local_concurrency, queue_size=limits.local_queue_size,
                               retry_after_s=limits.retry_after_s,
                               on_change=lambda waiting, running: metrics.local_queue(waiting=waiting, running=running))
+        self.fairness = TenantFairness(config)
         self.tenants = {t.name: self._tenant(t, local, detector, local_embedder) for t in config.tenants}
         self.limiter: Any = None  # an anyio.CapacityLimiter, created inside the event loop
 
@@ -108,7 +117,8 @@ class _Proxy:
         audit = open_audit(policy.audit, url=self.config.database_url)
         # The tenant's name is in its audit records, budgets and metrics, whatever its policy says.
         embedder = self.gate.wrap(local_embedder or local_embedder_from_config(policy.local))
-        router = Router(policy, detector=detector, local=self.gate.wrap(local or local_from_config(policy.local)),
+        router = Router(policy, detector=detector or self.fairness.detector(policy.detect),
+                        local=self.gate.wrap(local or local_from_config(policy.local)),
                         audit=audit, tenant=config.name, local_embedder=embedder)
         models = (PROXY_MODEL,) + ((policy.frontier.model,) if policy.frontier.model else ())
         return _Tenant(config, router, models)
@@ -127,12 +137,25 @@ class _Proxy:
             except ConfigurationError:
                 log.warning("tenant %s: no frontier configured (policy frontier.base_url, OPENAI_BASE_URL or "
                             "OPENAI_API_KEY); its redact and frontier requests will fail", tenant.config.name)
+        pool = self.fairness.pool
+        if self.config.warm and pool is not None:
+            # The detection workers load spaCy beside the server rather than on the first long text.
+            configs = [tenant.router.policy.detect for tenant in self.tenants.values()]
+            threading.Thread(target=_start_pool, args=(pool, configs), name="privroute-detect-start",
+                             daemon=True).start()
         log.info("privroute proxy ready: %d tenant(s), auth %s", len(self.tenants),
                  "off (loopback)" if self.config.no_auth else "on")
-        yield
+        try:
+            yield
+        finally:
+            self.fairness.close()
 
     async def run(self, func: Any, *args: Any, **kwargs: Any) -> Any:
         return await anyio.to_thread.run_sync(lambda: func(*args, **kwargs), limiter=self.limiter)
+
+    async def run_for(self, tenant: _Tenant, func: Any, *args: Any, **kwargs: Any) -> Any:
+        """``run``, with detection under the server's budget and taking turns as this tenant."""
+        return await self.run(self.fairness.screened, tenant.config.name, func, *args, **kwargs)
 
     # ------------------------------------------------------------ helpers
 
@@ -173,6 +196,9 @@ class _Proxy:
         return b"".join(chunks)
 
     def finish(self, outcome: _Outcome, started: float) -> None:
+        if outcome.release is not None:
+            outcome.release()
+            outcome.release = None
         seconds = time.perf_counter() - started
         self.metrics.request_finished(tenant=outcome.tenant, action=outcome.action, status=outcome.status,
                                       stream=outcome.stream, seconds=seconds, endpoint=outcome.endpoint)
@@ -204,6 +230,7 @@ class _Proxy:
             body = await self.read_body(request)
             tenant = self.authenticate(request)
             outcome.tenant = tenant.config.name
+            outcome.release = self.fairness.admit(tenant.config, len(body), self.metrics)
             parsed = api.parse(body)
             outcome.stream = parsed.stream
             self.check_model(tenant, parsed.model)
@@ -212,8 +239,8 @@ class _Proxy:
                 response = await self.open_stream(tenant, api, parsed, limit, outcome, started)
                 streaming = True
                 return response
-            result = await self.run(tenant.router.route, parsed.chat_messages(), max_tokens=limit,
-                                    tools=parsed.tool_spec())
+            result = await self.run_for(tenant, tenant.router.route, parsed.chat_messages(), max_tokens=limit,
+                                        tools=parsed.tool_spec())
             outcome.action, outcome.reasons, outcome.status = result.decision.action, result.decision.reasons, 200
             if result.usage is not None:
                 self.metrics.tokens(tenant=outcome.tenant, action=outcome.action,
@@ -261,7 +288,7 @@ class _Proxy:
             # The backend that answers (after any fallback), not the one first decided.
             return route, deltas, first, route.model
 
-        route, deltas, first, model = await self.run(start)
+        route, deltas, first, model = await self.run_for(tenant, start)
         outcome.action, outcome.reasons, outcome.status = route.decision.action, route.decision.reasons, 200
         headers = {**_decision_headers(route.decision), "cache-control": "no-cache", "x-accel-buffering": "no"}
         async def abandoned() -> None:

@@ -96,6 +96,10 @@ class TenantConfig(_Strict):
     """A shipped policy name or a YAML path (relative paths: relative to the config file)."""
     api_keys: tuple[Annotated[str, AfterValidator(_hashed_key)], ...] = ()
     """Hashes of the tenant's keys, ``sha256:<64 hex>`` (see ``privroute serve --hash-key``)."""
+    max_body_bytes: int | None = Field(None, ge=1024)
+    """This tenant's own body limit (at most the server's ``limits.max_body_bytes``)."""
+    concurrency: int | None = Field(None, ge=1, le=1024)
+    """This tenant's own limit on requests in flight (default: ``limits.tenant_concurrency``)."""
 
 
 class ServeLimits(_Strict):
@@ -111,6 +115,22 @@ class ServeLimits(_Strict):
     """Threads for blocking work (detection, model calls) across all requests."""
     max_tokens: int | None = Field(None, ge=1)
     """Upper bound on any request's max_tokens (the policy's own caps still apply)."""
+    tenant_concurrency: int | None = Field(None, ge=1, le=1024)
+    """Requests one tenant may have in flight (detection, model call, stream); beyond: 429.
+    None: half the worker threads the local queue leaves, or all of them with one tenant."""
+    detect_budget_s: float | None = Field(30.0, gt=0, le=3600)
+    """Detection time budget per request; a tenant policy's ``limits.detect_budget_s`` can only
+    shorten it. Past it the request fails closed as the policy says (DetectionTimeout, or local)."""
+    detect_processes: int = Field(1, ge=0, le=64)
+    """Worker processes that detect long texts (``offload_chars`` or more) outside the server's
+    GIL, one chunk at a time, round-robin over tenants; 0: every text is detected in process."""
+    offload_chars: int = Field(2000, ge=1)
+    """Texts at least this long go to the detection workers; shorter ones stay in process."""
+
+    @property
+    def free_threads(self) -> int:
+        """Worker threads left when the local queue is full."""
+        return self.worker_threads - self.local_concurrency - self.local_queue_size
 
     @model_validator(mode="after")
     def _threads_left_for_frontier(self) -> "ServeLimits":
@@ -118,6 +138,10 @@ class ServeLimits(_Strict):
         if self.worker_threads <= self.local_concurrency + self.local_queue_size:
             raise ValueError("worker_threads must exceed local_concurrency + local_queue_size, so that "
                              "frontier requests never wait behind queued local calls")
+        # One busy tenant must leave threads for the others.
+        if self.tenant_concurrency is not None and self.tenant_concurrency >= self.free_threads:
+            raise ValueError("tenant_concurrency must be below worker_threads - local_concurrency - "
+                             "local_queue_size, so that one tenant cannot take every worker thread")
         return self
 
 
@@ -144,6 +168,31 @@ class ServeConfig(_Strict):
     @property
     def tls(self) -> bool:
         return self.tls_cert is not None
+
+    @model_validator(mode="after")
+    def _tenant_limits_fit(self) -> "ServeConfig":
+        limits = self.limits
+        threads = limits.free_threads
+        for tenant in self.tenants:
+            if tenant.max_body_bytes is not None and tenant.max_body_bytes > limits.max_body_bytes:
+                raise ValueError(f"tenant {tenant.name!r}: max_body_bytes is above limits.max_body_bytes")
+            if tenant.concurrency is not None and tenant.concurrency >= threads:
+                raise ValueError(f"tenant {tenant.name!r}: concurrency must be below worker_threads - "
+                                 "local_concurrency - local_queue_size")
+        return self
+
+    def body_limit(self, tenant: TenantConfig) -> int:
+        return tenant.max_body_bytes or self.limits.max_body_bytes
+
+    def concurrency_limit(self, tenant: TenantConfig) -> int:
+        """Requests ``tenant`` may have in flight: its own limit, the server's, or (neither
+        set) half the free threads, or all but one of them when it is the only tenant."""
+        if tenant.concurrency is not None:
+            return tenant.concurrency
+        if self.limits.tenant_concurrency is not None:
+            return self.limits.tenant_concurrency
+        free = self.limits.free_threads
+        return free - 1 if len(self.tenants) == 1 else max(1, free // 2)
 
     @model_validator(mode="after")
     def _auth_is_sound(self) -> "ServeConfig":

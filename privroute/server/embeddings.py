@@ -64,9 +64,10 @@ async def serve_embeddings(proxy: Any, request: Any) -> Any:
         body = await proxy.read_body(request)
         tenant = proxy.authenticate(request)
         outcome.tenant = tenant.config.name
+        outcome.release = proxy.fairness.admit(tenant.config, len(body), proxy.metrics)
         parsed = parse_embeddings_request(body)
         proxy.check_model(tenant, parsed.model, (PROXY_MODEL, tenant.router.policy.embeddings.model))
-        result = await proxy.run(tenant.router.embed, parsed.texts())
+        result = await proxy.run_for(tenant, tenant.router.embed, parsed.texts())
         outcome.action, outcome.reasons, outcome.status = result.decision.action, result.decision.reasons, 200
         tokens = result.usage.prompt_tokens if result.usage is not None else 0
         if tokens:

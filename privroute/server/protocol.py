@@ -22,6 +22,7 @@ from ..errors import (
     BudgetExceeded,
     ConfigurationError,
     DetectionError,
+    DetectionTimeout,
     FrontierTimeout,
     FrontierUnavailable,
     InputError,
@@ -303,12 +304,13 @@ def error_event(error: ApiError) -> bytes:
 class RequestOutcome:
     """What the access log and the metrics record for one request (no content)."""
 
-    __slots__ = ("tenant", "action", "status", "stream", "reasons", "relaying", "endpoint")
+    __slots__ = ("tenant", "action", "status", "stream", "reasons", "relaying", "endpoint", "release")
 
     def __init__(self, endpoint: str = "chat") -> None:
         self.tenant, self.action, self.status, self.stream, self.reasons = "-", "none", 500, False, ()
         self.relaying = False
         self.endpoint = endpoint
+        self.release: Any = None  # gives the tenant's in-flight place back, once
 
 
 def decision_headers(decision: Any) -> dict[str, str]:
@@ -366,6 +368,8 @@ def error_for(exc: BaseException) -> ApiError:
         kind, code = "upstream_error", "frontier_unavailable"
     elif isinstance(exc, BackendError):
         kind, code = "upstream_error", "backend_error"
+    elif isinstance(exc, DetectionTimeout):
+        kind, code = "invalid_request_error", "detection_timeout"
     elif isinstance(exc, DetectionError):
         kind, code = "server_error", "detection_failed"
     elif isinstance(exc, AuditError):

@@ -71,9 +71,9 @@ class TestCheckFindsWhatRouteWouldHit:
         assert "weights.gguf is not a GGUF model file" in only(problems(path), "local.model")
 
     def test_spacy_model_not_installed(self, tmp_path: Path, frontier_env: OpenAIServer) -> None:
-        path = write(tmp_path, "p.yaml", "name: p\nextends: general\ndetect:\n  spacy_model: fr_core_news_sm\n")
+        path = write(tmp_path, "p.yaml", "name: p\nextends: general\ndetect:\n  spacy_model: xx_missing_pipeline_sm\n")
         line = only(problems(path), "detect.spacy_model")
-        assert line.startswith(f"{path}:4: detect.spacy_model: spaCy model package 'fr_core_news_sm' is not "
+        assert line.startswith(f"{path}:4: detect.spacy_model: spaCy model package 'xx_missing_pipeline_sm' is not "
                                "installed")
 
     def test_entity_typo_names_the_closest_known_type(self, tmp_path: Path, frontier_env: OpenAIServer) -> None:
@@ -110,7 +110,7 @@ class TestCheckFindsWhatRouteWouldHit:
                         "(local -> frontier); declare it under loosen: with a reason")
 
     def test_every_problem_is_reported_at_once(self, tmp_path: Path, frontier_env: OpenAIServer) -> None:
-        path = write(tmp_path, "p.yaml", "name: p\nextends: healthcare\ndetect:\n  spacy_model: fr_core_news_sm\n"
+        path = write(tmp_path, "p.yaml", "name: p\nextends: healthcare\ndetect:\n  spacy_model: xx_missing_pipeline_sm\n"
                                          "classify:\n  rules:\n    - id: x\n      sensitivity: internal\n"
                                          "      when: {entities_any: [CLAIM_NUMBR]}\n"
                                          "local:\n  model: llama-9000\n")

@@ -39,7 +39,7 @@ def _drawn_tree() -> dict[str, tuple[str | None, tuple[str, ...]]]:
 def _instance(klass: type[errors.PrivrouteError]) -> errors.PrivrouteError:
     """One instance of each error, built through its real constructor."""
     special = {errors.Blocked: (["rule"],), errors.MissingDependency: ("pkg", "extra"), errors.QueueFull: (2,),
-               errors.ContextOverflow: (900, 448, 512, 64)}
+               errors.ContextOverflow: (900, 448, 512, 64), errors.LanguageNotCovered: (("de",), "local")}
     return klass(*special.get(klass, ("message",)))  # type: ignore[call-arg]
 
 

@@ -77,7 +77,9 @@ def proxy(upstream: OpenAIServer, local_backend: Any, tmp_path_factory: pytest.T
     write_policy(directory, "faulty", upstream.url, frontier={"model": "faulty-frontier", "max_attempts": 1})
     config = {"tenants": [{"name": name, "policy": f"{name}.yaml", "api_keys": [hash_api_key(key)]}
                           for name, key in KEYS.items()],
-              "limits": {"max_body_bytes": 64 * 1024}}
+              # 50 clients of one tenant at once (TestConcurrentClients): above the default
+              # per-tenant limit with several tenants (half the free threads).
+              "limits": {"max_body_bytes": 64 * 1024, "tenant_concurrency": 50}}
     config_path = directory / "serve.yaml"
     config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
     app = create_app(load_serve_config(config_path), local=local_backend)
