@@ -11,12 +11,15 @@ Presidio/spaCy detector), and this client.
 
 * Added latency: the same client sends, interleaved, a redact request through the
   proxy and the equivalent already-redacted request straight to the upstream;
-  added = proxy - direct, at p50 and p95 (also for a prompt with no PII).
+  added = proxy - direct, at p50 and p95 (also for a prompt with no PII), in the
+  same run for: chat completions, a tool-calling round trip (the request offers a
+  tool, the upstream calls it with the placeholders it got, the proxy restores the
+  arguments), and the Responses API (``/v1/responses``, translated to chat).
 * Throughput: N requests from ``--concurrency`` concurrent clients, through the
   proxy and directly; requests/s and latency under load.
 
-Target (issue 6): added p50 under 15 ms including detection. Output holds
-timings and counts only, never prompt text.
+Target (issue 14): added p50 at most 12 ms for a redact request, including
+detection. Output holds timings and counts only, never prompt text.
 """
 
 from __future__ import annotations
@@ -41,6 +44,9 @@ KEY = "bench-proxy-key"
 REDACT_PROMPT = ("Hi, this is Maria Gonzalez (maria.gonzalez@example.net, 555-867-5309). "
                  "Please draft a short reply to my landlord about the broken heater.")
 PLAIN_PROMPT = "Please draft a short, polite reply to a landlord about a broken heater."
+TARGET_MS = 12
+TOOL = {"type": "function", "function": {"name": "send_email", "description": "Send an email.", "parameters": {
+    "type": "object", "properties": {"to": {"type": "string"}, "body": {"type": "string"}}}}}
 
 
 def _free_port() -> int:
@@ -69,12 +75,22 @@ def _upstream_app() -> Any:
     from starlette.responses import JSONResponse
     from starlette.routing import Route
 
+    import re
+
     async def chat(request: Request) -> JSONResponse:
         body = json.loads(await request.body())
         content = f"You said: {body['messages'][-1]['content']}"
+        message: dict[str, Any] = {"role": "assistant", "content": content}
+        finish = "stop"
+        if body.get("tools"):  # call the tool with the placeholders received, as an agent's model would
+            tokens = re.findall(r"<[A-Z_]+_\d+>", body["messages"][-1]["content"]) or ["nobody"]
+            arguments = json.dumps({"to": tokens[0], "body": "Hello " + " and ".join(tokens)})
+            message = {"role": "assistant", "content": None, "tool_calls": [
+                {"id": "call_1", "type": "function", "function": {"name": "send_email", "arguments": arguments}}]}
+            finish = "tool_calls"
         return JSONResponse({
             "id": "chatcmpl-bench", "object": "chat.completion", "created": 0, "model": body["model"],
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+            "choices": [{"index": 0, "message": message, "finish_reason": finish}],
             "usage": {"prompt_tokens": 20, "completion_tokens": 20, "total_tokens": 40}})
 
     async def models(request: Request) -> JSONResponse:
@@ -122,6 +138,14 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
+def _checked(response: httpx.Response, *, tool_value: str | None = None) -> None:
+    response.raise_for_status()
+    if tool_value is not None:  # the round trip must have restored the value into the tool call
+        call = response.json()["choices"][0]["message"]["tool_calls"][0]
+        if tool_value not in call["function"]["arguments"] or "<" in call["function"]["arguments"]:
+            raise SystemExit("the tool call's arguments were not restored")
+
+
 def latency(proxy_url: str, upstream_url: str, requests: int, redacted: str, router: Any) -> dict[str, Any]:
     """Interleaved: straight to the upstream, through the proxy, and ``Router.route`` in this process.
 
@@ -129,28 +153,45 @@ def latency(proxy_url: str, upstream_url: str, requests: int, redacted: str, rou
     itself (detection, redaction, retries, audit, the openai client); proxy - route
     is the HTTP serving layer.
     """
+    from privroute.backends.base import ToolSpec
+
     auth = {"authorization": f"Bearer {KEY}"}
+    spec = ToolSpec((TOOL,))
     report: dict[str, Any] = {}
     with httpx.Client(timeout=30) as client:
         action = client.post(f"{proxy_url}/chat/completions", json=_body(REDACT_PROMPT, "privroute"),
                              headers=auth).headers.get("x-privroute-action")
         if action != "redact":
             raise SystemExit(f"the benchmark prompt was routed {action!r}, not redact")
-        calls = {
-            "direct": lambda prompt, sent: client.post(f"{upstream_url}/chat/completions",
-                                                       json=_body(sent, "test-frontier")).raise_for_status(),
-            "proxy": lambda prompt, sent: client.post(f"{proxy_url}/chat/completions",
-                                                      json=_body(prompt, "privroute"),
-                                                      headers=auth).raise_for_status(),
-            "route": lambda prompt, sent: router.route(prompt),
+
+        def direct(body: dict[str, Any]) -> None:
+            client.post(f"{upstream_url}/chat/completions", json=body).raise_for_status()
+
+        # label: (prompt, what the upstream gets, the proxy call, the in-process route)
+        cases: dict[str, tuple[str, str, Any, Any]] = {
+            "redact": (REDACT_PROMPT, redacted, lambda prompt: _checked(client.post(
+                f"{proxy_url}/chat/completions", json=_body(prompt, "privroute"), headers=auth)),
+                lambda prompt: router.route(prompt)),
+            "frontier": (PLAIN_PROMPT, PLAIN_PROMPT, lambda prompt: _checked(client.post(
+                f"{proxy_url}/chat/completions", json=_body(prompt, "privroute"), headers=auth)),
+                lambda prompt: router.route(prompt)),
+            "tools": (REDACT_PROMPT, redacted, lambda prompt: _checked(client.post(
+                f"{proxy_url}/chat/completions", json={**_body(prompt, "privroute"), "tools": [TOOL]},
+                headers=auth), tool_value="@example.net"), lambda prompt: router.route(prompt, tools=spec)),
+            "responses": (REDACT_PROMPT, redacted, lambda prompt: _checked(client.post(
+                f"{proxy_url}/responses", json={"model": "privroute", "input": prompt}, headers=auth)),
+                lambda prompt: router.route(prompt)),
         }
-        order = list(calls)
-        for label, prompt, sent in (("redact", REDACT_PROMPT, redacted), ("frontier", PLAIN_PROMPT, PLAIN_PROMPT)):
+        for label, (prompt, sent, through_proxy, in_process) in cases.items():
+            direct_body = _body(sent, "test-frontier") | ({"tools": [TOOL]} if label == "tools" else {})
+            calls = {"direct": lambda: direct(direct_body), "proxy": lambda: through_proxy(prompt),
+                     "route": lambda: in_process(prompt)}
+            order = list(calls)
             times: dict[str, list[float]] = {name: [] for name in calls}
             for index in range(requests + 20):
                 for name in order[index % 3:] + order[: index % 3]:
                     started = time.perf_counter()
-                    calls[name](prompt, sent)
+                    calls[name]()
                     if index >= 20:  # the first 20 warm connections and caches
                         times[name].append((time.perf_counter() - started) * 1000)
             p50 = {name: _pct(values, 0.5) for name, values in times.items()}
@@ -232,14 +273,14 @@ def main() -> None:
             for process in processes:
                 process.terminate()
                 process.wait(timeout=30)
-    report = {"latency": lat, "throughput": load, "target_added_p50_ms": 15, "cpus": os.cpu_count(),
+    report = {"latency": lat, "throughput": load, "target_added_p50_ms": TARGET_MS, "cpus": os.cpu_count(),
               "audit": not args.no_audit}
     if args.json:
         print(json.dumps(report))
         return
     print(f"proxy overhead vs direct upstream (loopback, {os.cpu_count()} CPUs, sequential, ms; "
           f"audit log {'off' if args.no_audit else 'on'})")
-    print(f"{'prompt':<10}{'direct p50':>12}{'proxy p50':>11}{'added p50':>11}{'direct p95':>12}"
+    print(f"{'request':<10}{'direct p50':>12}{'proxy p50':>11}{'added p50':>11}{'direct p95':>12}"
           f"{'proxy p95':>11}{'added p95':>11}")
     for label, row in lat.items():
         print(f"{label:<10}{row['direct_p50_ms']:>12}{row['proxy_p50_ms']:>11}{row['added_p50_ms']:>11}"
@@ -247,8 +288,8 @@ def main() -> None:
     print("where it goes (p50): Router.route in process / HTTP serving layer (proxy - route)")
     for label, row in lat.items():
         print(f"{label:<10}{row['route_in_process_p50_ms']:>12}{row['http_layer_p50_ms']:>11}")
-    verdict = "meets" if lat["redact"]["added_p50_ms"] < 15 else "misses"
-    print(f"redact added p50 {lat['redact']['added_p50_ms']} ms: {verdict} the 15 ms target")
+    verdict = "meets" if lat["redact"]["added_p50_ms"] <= TARGET_MS else "misses"
+    print(f"redact added p50 {lat['redact']['added_p50_ms']} ms: {verdict} the {TARGET_MS} ms target")
     print(f"\nthroughput at {args.concurrency} concurrent clients ({args.load_requests} requests each run)")
     for label in ("proxy_redact", "direct"):
         row = load[label]

@@ -192,9 +192,11 @@ def _utc_today() -> str:
 class BudgetGuard:
     """Checks and records one policy's per-tenant daily budget."""
 
-    def __init__(self, config: Any, *, ledger: Any = None, today: Callable[[], str] | None = None) -> None:
+    def __init__(self, config: Any, *, ledger: Any = None, today: Callable[[], str] | None = None,
+                 tenant: str | None = None) -> None:
         self.config = config
-        self.tenant: str = config.tenant
+        self.tenant: str = tenant or config.tenant
+        """Whose day is counted: the proxy's tenant, else the policy's ``budget.tenant``."""
         self._ledger = ledger if ledger is not None else MemoryLedger()
         self._today = today or getattr(self._ledger, "today", None) or _utc_today
         self._prices: PriceTable | None = None

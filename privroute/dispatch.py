@@ -37,9 +37,9 @@ from typing import TYPE_CHECKING, Any
 from . import logsafe
 from .audit import AuditEvent, AuditStore, NullAudit, open_audit
 from .backends import frontier_from_config, local_from_config
-from .backends.base import Backend, Completion, Message, Usage
+from .backends.base import Backend, Completion, Embeddings, Message, ToolCallDelta, ToolSpec, Usage
 from .budget import BudgetGuard, estimate_tokens, output_limit
-from .errors import AuditError, BackendError, Blocked, BudgetExceeded
+from .errors import AuditError, BackendError, Blocked, BudgetExceeded, UnsupportedRequest
 from .resilience import (
     BreakerRegistry,
     RetrySettings,
@@ -87,10 +87,12 @@ class Backends:
     is configured, never falls back to another destination).
     """
 
-    def __init__(self, policy: "Policy", *, local: Backend | None = None, frontier: Backend | None = None) -> None:
+    def __init__(self, policy: "Policy", *, local: Backend | None = None, frontier: Backend | None = None,
+                 local_embedder: Any = None) -> None:
         self._policy = policy
         self._local = local
         self._frontier = frontier
+        self._local_embedder = local_embedder
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -109,6 +111,16 @@ class Backends:
             if self._frontier is None:
                 self._frontier = frontier_from_config(self._policy.frontier)
             return self._frontier
+
+    @property
+    def local_embedder(self) -> Any:
+        """What embeds locally (``embed(texts)``): the policy's local model loaded for embedding."""
+        with self._lock:
+            if self._local_embedder is None:
+                from .backends.embedder import local_embedder_from_config
+
+                self._local_embedder = local_embedder_from_config(self._policy.local)
+            return self._local_embedder
 
 
 @dataclass(frozen=True)
@@ -143,8 +155,9 @@ class Dispatcher:
 
     def __init__(self, policy: "Policy", backends: Backends, *, audit: "AuditStore | NullAudit | None" = None,
                  clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
-                 breaker_registry: BreakerRegistry | None = None) -> None:
+                 breaker_registry: BreakerRegistry | None = None, tenant: str | None = None) -> None:
         self.policy = policy
+        self.tenant = tenant or policy.budget.tenant
         self.backends = backends
         self._audit = audit
         self._clock = clock
@@ -167,7 +180,7 @@ class Dispatcher:
         with self._lock:
             if self._budget is None:
                 ledger = audit if getattr(audit, "persistent", False) else None
-                self._budget = BudgetGuard(self.policy.budget, ledger=ledger)
+                self._budget = BudgetGuard(self.policy.budget, ledger=ledger, tenant=self.tenant)
             return self._budget
 
     def elapsed(self, started: float) -> float:
@@ -192,7 +205,18 @@ def _prompt_text(prompt: Any) -> str | None:
 
 
 def _chars(messages: Sequence[Message]) -> int:
-    return sum(len(m.content) for m in messages)
+    return sum(m.text_size() for m in messages)
+
+
+def _tool_options(backend: Backend, tools: ToolSpec | None) -> dict[str, Any]:
+    """``tools=`` for a backend that can call tools; nothing without tools; UnsupportedRequest otherwise."""
+    if tools is None:
+        return {}
+    if not getattr(backend, "supports_tools", False):
+        raise UnsupportedRequest(f"the {backend.name} model ({backend.model}) cannot call tools; this request was "
+                                 "routed to it by the policy, so it is refused rather than answered without them",
+                                 code="tools_unsupported")
+    return {"tools": tools}
 
 
 class Call:
@@ -211,10 +235,11 @@ class Call:
     # ------------------------------------------------------------ carrying out
 
     def _fallback(self, prepared: Prepared, max_tokens: int | None, reason: str, *, attempts: int,
-                  sent: str | None, status: int | None = None) -> Outcome:
+                  sent: str | None, status: int | None = None, tools: ToolSpec | None = None) -> Outcome:
         log.info("answering locally: %s", reason)
         local = self._d.backends.local
-        completion = local.complete(prepared.original, max_tokens=max_tokens, timeout=self._local_deadline())
+        completion = local.complete(prepared.original, max_tokens=max_tokens, timeout=self._local_deadline(),
+                                    **_tool_options(local, tools))
         return Outcome(completion, local, "local", attempts, sent, reason, frontier_status=status)
 
     def _local_deadline(self) -> float:
@@ -237,30 +262,37 @@ class Call:
         return call_with_retry(attempt, self._d.retry, breaker=breaker, name=frontier.name,
                                clock=self._d._clock, sleep=self._d._sleep, started=self.started)
 
-    def run(self, prepared: Prepared, max_tokens: int | None) -> Outcome:
+    def _can_fall_back(self, tools: ToolSpec | None) -> bool:
+        """A request with tools falls back only to a local model that can call them."""
+        return tools is None or bool(getattr(self._d.backends.local, "supports_tools", False))
+
+    def run(self, prepared: Prepared, max_tokens: int | None, *, tools: ToolSpec | None = None) -> Outcome:
         """Answer a prepared (non-blocked) call; raises typed errors."""
         if prepared.target == "local":
             local = self._d.backends.local
-            completion = local.complete(prepared.messages, max_tokens=max_tokens, timeout=self._local_deadline())
+            completion = local.complete(prepared.messages, max_tokens=max_tokens, timeout=self._local_deadline(),
+                                        **_tool_options(local, tools))
             return Outcome(completion, local, "local", 1, None)
         frontier = self._d.backends.frontier
         limit = self._frontier_limit(max_tokens)
         policy = self._d.policy
+        options = _tool_options(frontier, tools)
         try:
             self._check_budget(prepared, frontier, limit)
         except BudgetExceeded as exc:
-            if policy.budget.on_exceed != "local":
+            if policy.budget.on_exceed != "local" or not self._can_fall_back(tools):
                 raise
-            return self._fallback(prepared, max_tokens, f"budget exceeded ({exc.scope})", attempts=0, sent=None)
+            return self._fallback(prepared, max_tokens, f"budget exceeded ({exc.scope})", attempts=0, sent=None,
+                                  tools=tools)
         try:
             done = self._retrying(frontier, lambda timeout: frontier.complete(
-                prepared.messages, max_tokens=limit, timeout=timeout))
+                prepared.messages, max_tokens=limit, timeout=timeout, **options))
         except BackendError as exc:
-            if policy.frontier.fallback != "local":
+            if policy.frontier.fallback != "local" or not self._can_fall_back(tools):
                 raise
             return self._fallback(prepared, max_tokens, f"frontier failed ({type(exc).__name__})",
                                   attempts=exc.attempts, sent=prepared.sent if exc.attempts else None,
-                                  status=exc.status_code)
+                                  status=exc.status_code, tools=tools)
         completion: Completion = done.value
         budget = self._d.budget
         cost = budget.cost(completion.model, completion.usage)
@@ -269,21 +301,45 @@ class Call:
         budget.record(completion.usage, cost)
         return Outcome(completion, frontier, "frontier", done.attempts, prepared.sent, None, cost)
 
-    def open_stream(self, prepared: Prepared, max_tokens: int | None) -> OpenedStream:
+    def run_embed(self, prepared: Prepared, model: str) -> tuple[Embeddings, Outcome]:
+        """Embed the prepared texts: locally, or at the frontier within the budget and the retries."""
+        texts = [m.content for m in prepared.messages]
+        if prepared.target == "local":
+            local = self._d.backends.local_embedder
+            vectors = local.embed(texts)
+            return vectors, Outcome(Completion("", vectors.model, "stop", vectors.usage), local, "local", 1, None)
+        frontier = self._d.backends.frontier
+        if not callable(getattr(frontier, "embed", None)):
+            raise UnsupportedRequest(f"the frontier backend {frontier.name} cannot embed", code="embeddings_unsupported")
+        budget = self._d.budget
+        self._hold = budget.reserve(model, _chars(prepared.messages), None)
+        done = self._retrying(frontier, lambda timeout: frontier.embed(texts, model=model, timeout=timeout))
+        vectors: Embeddings = done.value
+        cost = budget.cost(vectors.model, vectors.usage)
+        cost = budget.cost(model, vectors.usage) if cost is None else cost
+        budget.record(vectors.usage, cost)
+        completion = Completion("", vectors.model, "stop", vectors.usage)
+        return vectors, Outcome(completion, frontier, "frontier", done.attempts, prepared.sent, None, cost)
+
+    def open_stream(self, prepared: Prepared, max_tokens: int | None, *,
+                    tools: ToolSpec | None = None) -> OpenedStream:
         """Open a stream: retries and fallback apply until the first delta has arrived."""
         backends = self._d.backends
         if prepared.target == "local":
+            options = _tool_options(backends.local, tools)
             deltas = iter(backends.local.stream(prepared.messages, max_tokens=max_tokens,
-                                                timeout=self._local_deadline()))
+                                                timeout=self._local_deadline(), **options))
             return self._streamed(deltas, prepared, backends.local, "local", 1, None)
         frontier = backends.frontier
         limit = self._frontier_limit(max_tokens)
         policy = self._d.policy
+        options = _tool_options(frontier, tools)
 
         def local_stream(reason: str, attempts: int, status: int | None = None) -> OpenedStream:
             log.info("streaming locally: %s", reason)
+            local_options = _tool_options(backends.local, tools)
             deltas = iter(backends.local.stream(prepared.original, max_tokens=max_tokens,
-                                                timeout=self._local_deadline()))
+                                                timeout=self._local_deadline(), **local_options))
             # The local model saw the original text: there is nothing to restore.
             local_prepared = dataclasses.replace(prepared, redaction=None, sent=prepared.sent if attempts else None)
             return self._streamed(deltas, local_prepared, backends.local, "local", attempts, reason, status)
@@ -291,18 +347,18 @@ class Call:
         try:
             self._check_budget(prepared, frontier, limit)
         except BudgetExceeded as exc:
-            if policy.budget.on_exceed != "local":
+            if policy.budget.on_exceed != "local" or not self._can_fall_back(tools):
                 raise
             return local_stream(f"budget exceeded ({exc.scope})", 0)
 
         def first_delta(timeout: float) -> tuple[str | None, Iterator[str]]:
-            deltas = iter(frontier.stream(prepared.messages, max_tokens=limit, timeout=timeout))
+            deltas = iter(frontier.stream(prepared.messages, max_tokens=limit, timeout=timeout, **options))
             return next(deltas, None), deltas
 
         try:
             done = self._retrying(frontier, first_delta)
         except BackendError as exc:
-            if policy.frontier.fallback != "local":
+            if policy.frontier.fallback != "local" or not self._can_fall_back(tools):
                 raise
             return local_stream(f"frontier failed ({type(exc).__name__})", exc.attempts, exc.status_code)
         first, rest = done.value
@@ -324,7 +380,7 @@ class Call:
         decision = prepared.decision if prepared is not None else None
         base: dict[str, Any] = {
             "outcome": outcome, "policy": policy.name, "policy_hash": policy.content_hash,
-            "tenant": policy.budget.tenant, "stream": self._stream,
+            "tenant": self._d.tenant, "stream": self._stream,
             "latency_s": self._d._clock() - self.started,
             "prompt_hmac": audit.hmac(_prompt_text(self._prompt)),
         }
@@ -423,6 +479,7 @@ class _AuditedStream:
         self._deltas = deltas
         self.truncated = False
         """True once the stream has ended with finish_reason "length"."""
+        self.finish_reason: str | None = None
         self._state = _StreamEnd(call, prepared, fields)
         weakref.finalize(self, self._state.finish, "abandoned")
 
@@ -432,9 +489,10 @@ class _AuditedStream:
     def __next__(self) -> str:
         try:
             delta = next(self._deltas)
-            self._state.chars += len(delta)
+            self._state.chars += len(delta.arguments if isinstance(delta, ToolCallDelta) else delta)
             return delta
         except StopIteration as stop:
+            self.finish_reason = stop.value if isinstance(stop.value, str) else None
             self.truncated = stop.value == "length"
             self._state.truncated = self.truncated
             self._state.finish("answered")

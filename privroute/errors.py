@@ -13,6 +13,7 @@ Hierarchy::
     │   ├── MappingError                    a batch mapping file or its key is unusable
     │   ├── BatchUsageError                 a batch cannot start as asked (bad OUTDIR, options, key)
     │   ├── ContextOverflow                 the prompt does not fit the local model's context (n_ctx)
+    │   ├── UnsupportedRequest              the route cannot do what the request asks (tools on a local model)
     │   └── LanguageNotCovered              redact() on text in a language the policy neither reads
     │                                       nor lets be read as English (unknown_language)
     ├── ConfigurationError (ValueError)     a needed destination or setting is missing
@@ -76,6 +77,7 @@ __all__ = [
     "PrivrouteError",
     "QueueFull",
     "StoreUnavailable",
+    "UnsupportedRequest",
     "exit_code_for",
     "http_status_for",
 ]
@@ -165,6 +167,17 @@ class ContextOverflow(InputError):
             f"prompt has {prompt_tokens} tokens but the local model fits {fits} (n_ctx {n_ctx} minus "
             f"{answer_tokens} for the answer); shorten it, raise local.n_ctx, or set local.on_overflow: keep_recent"
         )
+
+
+class UnsupportedRequest(InputError):
+    """The route the policy chose cannot do what the request asks (tools on a local model without them).
+
+    ``code`` names what is missing for a frontend (``tools_unsupported``); nothing was sent.
+    """
+
+    def __init__(self, message: str, *, code: str = "unsupported") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class ConfigurationError(PrivrouteError, ValueError):

@@ -19,7 +19,8 @@ sensitivity level for a rule's sensitivity. A change loosens when:
   dropped (read as English now) or language identification turned off;
 * an audit trail the parent required is no longer required or disabled;
 * a prompt whose detection ran out of time goes local where the parent blocked it
-  (``limits.on_detect_timeout``).
+  (``limits.on_detect_timeout``);
+* embeddings move toward the frontier (``refuse > local > redact``).
 
 Policies are read through their attributes only: this module imports nothing from
 privroute, so ``policy.py`` can use it at load time.
@@ -36,6 +37,7 @@ __all__ = ["ACTION_PROTECTION", "SENSITIVITIES", "Change", "LoosenedPath", "comp
 
 ACTION_PROTECTION: dict[str, int] = {"frontier": 0, "redact": 1, "local": 2, "block": 3}
 """How much each action protects: a route may only move up this order without ``loosen:``."""
+EMBEDDING_PROTECTION: dict[str, int] = {"redact": 0, "local": 1, "refuse": 2}
 
 SENSITIVITIES: tuple[str, ...] = ("public", "internal", "confidential", "regulated")
 """In increasing order, as ``privroute.policy.Sensitivity`` (a test checks they agree)."""
@@ -259,6 +261,10 @@ def compare(before: Any, after: Any) -> tuple[Change, ...]:
         if getattr(before.frontier, field) != getattr(after.frontier, field):
             changes.append(Change(f"frontier.{field}", _show(getattr(before.frontier, field)),
                                   _show(getattr(after.frontier, field)), False))
+    old_embed, new_embed = getattr(before, "embeddings", None), getattr(after, "embeddings", None)
+    if old_embed is not None and new_embed is not None and old_embed.action != new_embed.action:
+        changes.append(Change("embeddings.action", old_embed.action, new_embed.action,
+                              EMBEDDING_PROTECTION[new_embed.action] < EMBEDDING_PROTECTION[old_embed.action]))
     for field in ("model", "base_url"):
         if getattr(before.local, field) != getattr(after.local, field):
             changes.append(Change(f"local.{field}", _show(getattr(before.local, field)),

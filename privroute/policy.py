@@ -20,8 +20,6 @@ from typing import Annotated, Any, Literal, NoReturn
 
 import yaml
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     PrivateAttr,
     ValidationError,
@@ -30,6 +28,15 @@ from pydantic import (
 )
 
 from .errors import PolicyError
+from .policy_blocks import (
+    AuditConfig,
+    BudgetConfig,
+    EmbeddingsConfig,
+    FrontierConfig,
+    Limits,
+    LocalConfig,
+    _Strict,
+)
 from .loosening import LoosenedPath, covers, loosened_paths, loosenings
 from .shipped import shipped_dir
 from .yamlsource import line_for, yaml_lines
@@ -39,6 +46,7 @@ __all__ = [
     "AuditConfig",
     "BudgetConfig",
     "DetectConfig",
+    "EmbeddingsConfig",
     "FrontierConfig",
     "LocalConfig",
     "Loosen",
@@ -73,10 +81,6 @@ class Sensitivity(IntEnum):
 
 
 SensitivityName = Literal["public", "internal", "confidential", "regulated"]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 def _check_regex(pattern: str) -> str:
@@ -265,68 +269,6 @@ class RedactConfig(_Strict):
     """Types to replace when redacting; empty means every detected type."""
 
 
-class FrontierConfig(_Strict):
-    model: str | None = None
-    base_url: str | None = None
-    api_key_env: str = "OPENAI_API_KEY"
-    max_attempts: int = Field(3, ge=1, le=20)
-    deadline_s: float = Field(60.0, gt=0, le=3600)
-    max_output_tokens: int | None = Field(None, ge=1)
-    fallback: Literal["none", "local"] = "none"
-    temperature: float | None = Field(None, ge=0.0, le=2.0)
-    backoff_base_s: float = Field(0.5, ge=0, le=60)
-    backoff_max_s: float = Field(8.0, ge=0, le=600)
-    retry_after_max_s: float = Field(30.0, ge=0, le=3600)
-    breaker_failures: int = Field(5, ge=1, le=1000)
-    """Consecutive failed attempts on one endpoint that open its circuit."""
-    breaker_cooldown_s: float = Field(30.0, ge=0, le=3600)
-
-
-class LocalConfig(_Strict):
-    model: str = "smollm2-135m-instruct"
-    n_gpu_layers: int = Field(0, ge=-1)
-    n_ctx: int = Field(2048, ge=256)
-    n_threads: int | None = Field(None, ge=1)
-    max_output_tokens: int = Field(256, ge=1)
-    base_url: str | None = None
-    seed: int = 0
-    workers: int = Field(1, ge=1, le=64)
-    """Worker processes serving the model (each loads it once); calls beyond that wait for a free one."""
-    deadline_s: float = Field(120.0, gt=0, le=3600)
-    """Bound on one local call (waiting for a worker, loading, answering), the frontier fallback included."""
-    on_overflow: Literal["refuse", "keep_recent"] = "refuse"
-    """A prompt longer than n_ctx leaves for it: refuse (ContextOverflow) or keep its most recent part."""
-
-
-class AuditConfig(_Strict):
-    enabled: bool = True
-    path: str | None = None
-    """A SQLite file (``PRIVROUTE_AUDIT_DB`` wins)."""
-    url: str | None = None
-    """A shared database, ``postgresql://user@host/db`` (``PRIVROUTE_DATABASE_URL`` wins); beats ``path``."""
-    required: bool = False
-    """When true, a call whose audit record cannot be written is refused."""
-
-
-class BudgetConfig(_Strict):
-    tenant: str = "default"
-    daily_tokens: int | None = Field(None, ge=1)
-    daily_cost: float | None = Field(None, ge=0)
-    on_exceed: Literal["block", "local"] = "block"
-    prices: str | None = None
-    """Path of a price table YAML; default: the one shipped with privroute."""
-
-
-class Limits(_Strict):
-    max_prompt_chars: int = Field(1_000_000, ge=1)
-    detect_budget_s: float | None = Field(60.0, gt=0, le=3600)
-    """Wall-clock seconds detection may take for one request (all its messages) or one
-    batch document; past it the work stops (DetectionTimeout). None: no budget."""
-    on_detect_timeout: Literal["block", "local"] = "block"
-    """What a request whose detection ran out of time gets: ``block`` raises
-    DetectionTimeout, ``local`` sends it raw to the local model only. Never the frontier."""
-
-
 class Loosen(_Strict):
     """A child policy's declaration that it protects less than its parent on purpose."""
 
@@ -356,6 +298,7 @@ class Policy(_Strict):
     local: LocalConfig = LocalConfig()
     audit: AuditConfig = AuditConfig()
     budget: BudgetConfig = BudgetConfig()
+    embeddings: EmbeddingsConfig = EmbeddingsConfig()
     limits: Limits = Limits()
     loosen: tuple[Loosen, ...] = ()
     """Where this policy protects less than the one it extends, on purpose, and why."""
@@ -382,13 +325,15 @@ class Policy(_Strict):
     @property
     def content_hash(self) -> str:
         """sha256 of the effective policy (after extends), for caching and audit."""
-        # Settings added later (loosen, audit.url, detect keep/propagate/fields/languages, local
-        # workers, the detection budget) join only when set away from their defaults: old hashes hold.
+        # Settings added later (loosen, audit.url, embeddings, detect keep/propagate/fields/languages,
+        # local workers, the detection budget) join only when set away from their defaults: old hashes hold.
         exclude: dict[str, Any] = {"source": True}
         if not self.loosen:
             exclude["loosen"] = True
         if self.audit.url is None:
             exclude["audit"] = {"url"}
+        if self.embeddings == EmbeddingsConfig():
+            exclude["embeddings"] = True
         defaults = {name for name in ("keep", "propagate", "fields", "languages", "unknown_language",
                                       "identify_language", "models")
                     if getattr(self.detect, name) == getattr(_DETECT_DEFAULTS, name)}

@@ -3,7 +3,8 @@
 The order of work in ``route`` is the safety argument:
 
 1. validate the input (InputError; nothing sent);
-2. detect on every message (any failure -> DetectionError; nothing sent);
+2. detect on every message, and on the values of earlier tool call arguments
+   (any failure -> DetectionError; nothing sent);
 3. decide (rules -> action);
 4. block -> Blocked; local -> raw to the local backend; redact -> placeholders to
    the frontier and values restored into the answer; frontier -> as is.
@@ -13,6 +14,7 @@ Nothing leaves the machine before step 3 has finished without an exception.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import threading
@@ -23,16 +25,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
 from .backends import Backend, Message, Usage
+from .backends.base import ToolCall, ToolCallDelta, ToolSpec, is_json
 from .classify import Decision, decide
 from .detect.base import Detector, Entity
 from .detect.deadline import check as check_deadline, time_budget
 from .dispatch import Backends, Dispatcher, Outcome, Prepared
-from .errors import Blocked, DetectionError, DetectionTimeout, InputError, PrivrouteError
+from .errors import Blocked, DetectionError, DetectionTimeout, InputError, MalformedResponse, PrivrouteError
 from .policy import Policy, load_policy
-from .vault import Redaction, StreamRestorer, Vault
+from .toolargs import ArgsView, args_view
+from .vault import Redaction, StreamRestorer, Vault, json_escape
 
 if TYPE_CHECKING:
     from .audit import AuditStore, NullAudit
+    from .embed import EmbedResult
 
 __all__ = ["DETECTION_TIMEOUT_REASON", "Prepared", "Prompt", "RouteResult", "Router", "StreamingRoute",
            "get_router", "to_messages"]
@@ -69,6 +74,9 @@ class RouteResult:
     input_truncated: bool = False
     """The prompt did not fit the local model's context and its oldest part was cut (local.on_overflow)."""
     redaction: Redaction | None = field(default=None, compare=False)
+    tool_calls: tuple[ToolCall, ...] = ()
+    """The function calls the model asked for (``route(..., tools=...)``), values restored."""
+    finish_reason: str | None = None
 
     def __repr__(self) -> str:
         return (
@@ -98,6 +106,7 @@ class RouteResult:
             "unknown_placeholders": list(self.unknown_placeholders),
             "fallback_reason": self.fallback_reason,
             "input_truncated": self.input_truncated,
+            "tool_calls": [call.as_dict() for call in self.tool_calls],
         }
 
 
@@ -107,6 +116,8 @@ class _Analysis:
     per_message: tuple[tuple[Entity, ...], ...]
     decision: Decision
     from_string: bool
+    per_call: tuple[tuple[tuple[ArgsView, tuple[Entity, ...]], ...], ...] = ()
+    """Per message, each earlier tool call's arguments (as the detector saw them) and their entities."""
 
 
 def to_messages(prompt: Prompt, *, max_chars: int) -> tuple[tuple[Message, ...], bool]:
@@ -121,21 +132,46 @@ def to_messages(prompt: Prompt, *, max_chars: int) -> tuple[tuple[Message, ...],
         for index, item in enumerate(prompt):
             if not isinstance(item, Mapping):
                 raise InputError(f"message {index} must be a mapping with 'role' and 'content'")
-            role, content = item.get("role"), item.get("content")
-            if role not in _ROLES:
-                raise InputError(f"message {index}: role must be one of {sorted(_ROLES)}")
-            if not isinstance(content, str):
-                raise InputError(f"message {index}: content must be a string")
-            built.append(Message(str(role), content))
+            built.append(_message(index, item))
         messages, from_string = tuple(built), False
     else:
         raise InputError(f"prompt must be a string or a list of chat messages, not {type(prompt).__name__}")
-    if not messages or not any(m.content.strip() for m in messages):
+    if not messages or not any(m.content.strip() or m.tool_calls for m in messages):
         raise InputError("prompt is empty")
-    total = sum(len(m.content) for m in messages)
+    total = sum(m.text_size() for m in messages)
     if total > max_chars:
         raise InputError(f"prompt is too large ({total} characters; this policy allows {max_chars})")
     return messages, from_string
+
+
+def _message(index: int, item: Mapping[str, Any]) -> Message:
+    """One chat message: role and content, and an assistant's ``tool_calls`` or a tool result's id."""
+    role, content, calls = item.get("role"), item.get("content"), item.get("tool_calls") or ()
+    if role not in _ROLES:
+        raise InputError(f"message {index}: role must be one of {sorted(_ROLES)}")
+    if content is None and calls and role == "assistant":
+        content = ""  # a turn that only called tools
+    if not isinstance(content, str):
+        raise InputError(f"message {index}: content must be a string")
+    tool_calls = []
+    for position, call in enumerate(calls if role == "assistant" else ()):
+        if isinstance(call, ToolCall):
+            tool_calls.append(call)
+            continue
+        function = call.get("function") if isinstance(call, Mapping) else None
+        if not isinstance(function, Mapping) or not all(
+                isinstance(v, str) for v in (call.get("id"), function.get("name"), function.get("arguments"))):
+            raise InputError(f"message {index}: tool_calls.{position} needs a string id, function.name and "
+                             "function.arguments")
+        tool_calls.append(ToolCall(call["id"], function["name"], function["arguments"]))
+    if calls and role != "assistant":
+        raise InputError(f"message {index}: only assistant messages carry tool_calls")
+    call_id, name = item.get("tool_call_id"), item.get("name")
+    if role == "tool" and not isinstance(call_id, str):
+        raise InputError(f"message {index}: a tool result needs a string tool_call_id")
+    if name is not None and not isinstance(name, str):
+        raise InputError(f"message {index}: name must be a string")
+    return Message(str(role), content, tuple(tool_calls), call_id if role == "tool" else None, name)
 
 
 class Router:
@@ -151,14 +187,19 @@ class Router:
         audit: "AuditStore | NullAudit | None" = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        tenant: str | None = None,
+        local_embedder: Any = None,
     ) -> None:
         self.policy: Policy = load_policy(policy)
         self._detector = detector
         self._lock = threading.Lock()
-        self._backends = Backends(self.policy, local=local, frontier=frontier)
+        self._backends = Backends(self.policy, local=local, frontier=frontier, local_embedder=local_embedder)
         # Budget, retries, breaker, fallback and audit live in privroute.dispatch;
-        # ``audit`` defaults to the store the policy/environment names.
-        self._dispatch = Dispatcher(self.policy, self._backends, audit=audit, clock=clock, sleep=sleep)
+        # ``audit`` defaults to the store the policy/environment names. ``tenant`` (the
+        # proxy's caller) names the audit records and the budget; default: budget.tenant.
+        self.tenant = tenant or self.policy.budget.tenant
+        self._dispatch = Dispatcher(self.policy, self._backends, audit=audit, clock=clock, sleep=sleep,
+                                    tenant=self.tenant)
 
     def __repr__(self) -> str:
         return f"Router(policy={self.policy.name!r})"
@@ -219,9 +260,20 @@ class Router:
             decision = Decision(action="local", sensitivity="regulated", reasons=(DETECTION_TIMEOUT_REASON,),
                                 policy=self.policy.name)
             return _Analysis(messages, tuple(() for _ in messages), decision, from_string)
-        joined, shifted = _join(messages, per_message)
+        per_call: tuple[tuple[tuple[ArgsView, tuple[Entity, ...]], ...], ...] = ()
+        texts: list[str] = [m.content for m in messages]
+        found: list[Sequence[Entity]] = list(per_message)
+        if any(m.tool_calls for m in messages):
+            views = [tuple(args_view(call.arguments) for call in m.tool_calls) for m in messages]
+            with time_budget(self.policy.limits.detect_budget_s):
+                per_call = tuple(tuple((view, self._detect(view.text)) for view in row) for row in views)
+            # The rules see the arguments' values beside the messages, as one conversation.
+            for row in per_call:
+                texts.extend(view.text for view, _ in row)
+                found.extend(entities for _, entities in row)
+        joined, shifted = _join(texts, found)
         decision = _language_gate(self.policy, messages, decide(self.policy, joined, shifted))
-        return _Analysis(messages, per_message, decision, from_string)
+        return _Analysis(messages, per_message, decision, from_string, per_call)
 
     def classify(self, prompt: Prompt) -> Decision:
         """The decision for a prompt, without calling any model."""
@@ -263,21 +315,31 @@ class Router:
             vault = Vault()
             redactions = [vault.redact(m.content, self._redactable(ents))
                           for m, ents in zip(analysis.messages, analysis.per_message)]
-            outgoing = tuple(Message(m.role, r.text) for m, r in zip(analysis.messages, redactions))
+            outgoing = tuple(dataclasses.replace(m, content=r.text) for m, r in zip(analysis.messages, redactions))
+            if analysis.per_call:
+                outgoing = tuple(
+                    dataclasses.replace(m, tool_calls=tuple(
+                        dataclasses.replace(call, arguments=view.redact(vault, self._redactable(ents)))
+                        for call, (view, ents) in zip(m.tool_calls, row)))
+                    if m.tool_calls else m
+                    for m, row in zip(outgoing, analysis.per_call))
             redaction = redactions[-1]
         sent = outgoing[0].content if analysis.from_string else json.dumps([m.as_dict() for m in outgoing])
         return Prepared(decision, outgoing, sent, "frontier", redaction, analysis.messages)
 
-    def route(self, prompt: Prompt, *, max_tokens: int | None = None) -> RouteResult:
+    def route(self, prompt: Prompt, *, max_tokens: int | None = None, tools: ToolSpec | None = None) -> RouteResult:
         """Classify, then answer locally, via the frontier (redacted or not), or raise Blocked.
 
+        ``tools`` offers the model function tools; the placeholders in the calls it
+        asks for come back with their values (``RouteResult.tool_calls``). A local
+        model that cannot call tools refuses (UnsupportedRequest).
         Every outcome (answer, block, error) is appended to the audit log.
         """
         call = self._dispatch.begin(prompt)
         prepared = None
         try:
             prepared = self.prepare(prompt)
-            outcome = call.run(prepared, max_tokens)
+            outcome = call.run(prepared, max_tokens, tools=tools)
             result = self._result(outcome, prepared, call.started)
         except Exception as exc:
             call.failed(exc, prepared)
@@ -285,7 +347,8 @@ class Router:
         call.answered(prepared, outcome)
         return result
 
-    def stream(self, prompt: Prompt, *, max_tokens: int | None = None) -> "StreamingRoute":
+    def stream(self, prompt: Prompt, *, max_tokens: int | None = None,
+               tools: ToolSpec | None = None) -> "StreamingRoute":
         """Like route, but the answer arrives as restored text deltas.
 
         Placeholders split across chunks are held back until complete. Retries and
@@ -296,33 +359,44 @@ class Router:
         prepared = None
         try:
             prepared = self.prepare(prompt)
-            opened = call.open_stream(prepared, max_tokens)
+            opened = call.open_stream(prepared, max_tokens, tools=tools)
         except Exception as exc:
             call.failed(exc, prepared)
             raise
         return StreamingRoute(opened.prepared, opened.backend, opened.deltas)
+
+    def embed(self, inputs: Sequence[str]) -> "EmbedResult":
+        """One vector per text, as the policy's ``embeddings.action`` says (privroute.embed). Raises Blocked."""
+        from .embed import embed
+
+        return embed(self, inputs)
 
     def _result(self, outcome: Outcome, prepared: "Prepared", started: float) -> RouteResult:
         completion = outcome.completion
         answer, unknown = completion.text, ()
         # Only a frontier answer holds placeholders; the local model saw the original text.
         redaction = prepared.redaction if outcome.target == "frontier" else None
+        tool_calls = completion.tool_calls
         if redaction is not None:
             restored = redaction.restore_report(completion.text)
             answer, unknown = restored.text, restored.unknown
+            tool_calls = tuple(_restore_call(call, redaction.vault) for call in tool_calls)
         return RouteResult(
             answer=answer, decision=prepared.decision, sent=outcome.sent, backend=outcome.backend.name,
             model=completion.model, attempts=outcome.attempts, truncated=completion.truncated,
             usage=completion.usage, cost=outcome.cost, latency_s=self._dispatch.elapsed(started),
             unknown_placeholders=tuple(unknown), fallback_reason=outcome.fallback_reason,
             input_truncated=completion.input_truncated, redaction=redaction,
+            tool_calls=tool_calls, finish_reason=completion.finish_reason,
         )
 
 
 class StreamingRoute:
     """Iterate for restored text deltas; ``decision``, ``backend`` and ``model`` are known up front.
 
-    ``backend``/``model`` name the backend that answers, after any fallback.
+    ``backend``/``model`` name the backend that answers, after any fallback. With
+    ``tools``, ``ToolCallDelta`` pieces come beside the text, their arguments
+    restored (values JSON-escaped) however the upstream split them.
     """
 
     def __init__(self, prepared: Prepared, backend: Backend, deltas: Iterator[str]) -> None:
@@ -333,13 +407,17 @@ class StreamingRoute:
         self.sent = prepared.sent
         self._deltas = deltas
         self._restorer = StreamRestorer(prepared.redaction.vault) if prepared.redaction else None
+        self._calls: dict[int, StreamRestorer] = {}
+        self._vault = prepared.redaction.vault if prepared.redaction else None
 
     def __repr__(self) -> str:
         return f"StreamingRoute(action={self.decision.action!r}, backend={self.backend!r})"
 
     @property
     def unknown_placeholders(self) -> tuple[str, ...]:
-        return tuple(self._restorer.unknown) if self._restorer else ()
+        if self._restorer is None:
+            return ()
+        return tuple(self._restorer.unknown) + tuple(u for r in self._calls.values() for u in r.unknown)
 
     @property
     def truncated(self) -> bool:
@@ -351,11 +429,49 @@ class StreamingRoute:
         """Once the first delta is out: the local model saw only the most recent part of the prompt."""
         return bool(getattr(self._deltas, "input_truncated", False))
 
-    def __iter__(self) -> Iterator[str]:
+    @property
+    def finish_reason(self) -> str | None:
+        """After iteration: the upstream's finish_reason ("stop", "length", "tool_calls"), when it gave one."""
+        return getattr(self._deltas, "finish_reason", None)
+
+    def __iter__(self) -> Iterator[Any]:
         if self._restorer is None:
             yield from self._deltas
-        else:
-            yield from self._restorer.restore_all(self._deltas)
+            return
+        # One restorer per channel (the text, each tool call); a channel's held-back tail is
+        # released when another channel starts, so every piece comes out in order.
+        current: int | None = None
+        for delta in self._deltas:
+            channel = delta.index if isinstance(delta, ToolCallDelta) else None
+            if channel != current:
+                yield from self._flush(current)
+                current = channel
+            if isinstance(delta, ToolCallDelta):
+                restorer = self._calls.get(delta.index)
+                if restorer is None:
+                    restorer = self._calls[delta.index] = StreamRestorer(self._vault, escape=json_escape)
+                out = restorer.feed(delta.arguments)
+                if out or delta.id is not None or delta.name is not None:
+                    yield dataclasses.replace(delta, arguments=out)
+            else:
+                out = self._restorer.feed(delta)
+                if out:
+                    yield out
+        yield from self._flush(current)
+
+    def _flush(self, channel: int | None) -> Iterator[Any]:
+        restorer = self._restorer if channel is None else self._calls.get(channel)
+        tail = restorer.flush() if restorer is not None else ""
+        if tail:
+            yield tail if channel is None else ToolCallDelta(channel, tail)
+
+
+def _restore_call(call: ToolCall, vault: Vault) -> ToolCall:
+    """A tool call with its arguments' placeholders restored; the values JSON-escaped, so still JSON."""
+    restored = vault.restore_report(call.arguments, escape=json_escape).text
+    if not is_json(restored):  # the backend checked the arguments it got; a restore never breaks them
+        raise MalformedResponse("tool call arguments are not JSON after restoring", backend="frontier")
+    return dataclasses.replace(call, arguments=restored)
 
 
 def _language_gate(policy: Policy, messages: Sequence[Message], decision: Decision) -> Decision:
@@ -373,15 +489,15 @@ def _language_gate(policy: Policy, messages: Sequence[Message], decision: Decisi
     return replace(decision, action=action, reasons=(*decision.reasons, UNKNOWN_REASON))
 
 
-def _join(messages: Sequence[Message], per_message: Sequence[Sequence[Entity]]) -> tuple[str, tuple[Entity, ...]]:
+def _join(texts: Sequence[str], per_text: Sequence[Sequence[Entity]]) -> tuple[str, tuple[Entity, ...]]:
     """One text for rule evaluation, with entity offsets shifted into it."""
-    if len(messages) == 1:
-        return messages[0].content, tuple(per_message[0])
+    if len(texts) == 1:
+        return texts[0], tuple(per_text[0])
     parts, shifted, offset = [], [], 0
-    for message, entities in zip(messages, per_message):
-        parts.append(message.content)
+    for text, entities in zip(texts, per_text):
+        parts.append(text)
         shifted.extend(Entity(e.start + offset, e.end + offset, e.type, e.score, e.source) for e in entities)
-        offset += len(message.content) + 2
+        offset += len(text) + 2
     return "\n\n".join(parts), tuple(shifted)
 
 

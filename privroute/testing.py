@@ -15,11 +15,14 @@ spans kept aligned.
 
 A responder decides each reply; a ``Reply`` can inject faults (status codes,
 Retry-After, delays, dropped connections, malformed bodies, truncated answers,
-streams cut in the middle).
+streams cut in the middle) or answer with tool calls (their arguments streamed in
+pieces split where the test says). ``/embeddings`` answers deterministic vectors
+(a hash of each input), so a test can tell which text was embedded.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 import threading
@@ -34,7 +37,8 @@ from .backends.fake import FakeBackend
 from .detect.fake import FakeDetector
 from .mutate import TRANSFORMS, Mutated, mutate_text
 
-__all__ = ["TRANSFORMS", "FakeBackend", "FakeDetector", "Mutated", "OpenAIServer", "Reply", "echo", "mutate_text"]
+__all__ = ["TRANSFORMS", "FakeBackend", "FakeDetector", "Mutated", "OpenAIServer", "Reply", "echo", "fake_vector",
+           "mutate_text"]
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,10 @@ class Reply:
     cut_stream_after: int | None = None
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    tool_calls: tuple[Mapping[str, str], ...] = ()
+    """``{"name", "arguments"}`` (and optionally ``"id"``) per call; finish_reason becomes "tool_calls"."""
+    split_at: tuple[int, ...] | None = None
+    """Where a streamed tool call's arguments are cut into pieces (default: every ``stream_chunk_chars``)."""
 
 
 Responder = Callable[[dict[str, Any]], "Reply | str"]
@@ -154,6 +162,9 @@ class OpenAIServer:
                 with server._lock:
                     server.raw_bodies.append(raw)
                     server.requests.append(body)
+                if self.path.rstrip("/").endswith("/embeddings"):
+                    self._embeddings(body)
+                    return
                 if not self.path.rstrip("/").endswith("/chat/completions"):
                     self._json(404, {"error": {"message": "not found", "type": "invalid_request_error"}})
                     return
@@ -181,11 +192,18 @@ class OpenAIServer:
                 prompt_tokens = reply.prompt_tokens if reply.prompt_tokens is not None else _count(body)
                 completion_tokens = (reply.completion_tokens if reply.completion_tokens is not None
                                      else len(content.split()))
+                message: dict[str, Any] = {"role": "assistant", "content": content}
+                finish_reason = reply.finish_reason
+                if reply.tool_calls:
+                    message["content"] = reply.content
+                    message["tool_calls"] = [{"id": call.get("id", f"call_{i}"), "type": "function",
+                                              "function": {"name": call["name"], "arguments": call["arguments"]}}
+                                             for i, call in enumerate(reply.tool_calls)]
+                    finish_reason = "tool_calls"
                 self._json(200, {
                     "id": "chatcmpl-test", "object": "chat.completion", "created": int(time.time()),
                     "model": server.model,
-                    "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
-                                 "finish_reason": reply.finish_reason}],
+                    "choices": [{"index": 0, "message": message, "finish_reason": finish_reason}],
                     "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                               "total_tokens": prompt_tokens + completion_tokens},
                 }, reply.headers)
@@ -204,9 +222,27 @@ class OpenAIServer:
                         self.connection.close()
                         return
                     self._event({"choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]})
-                self._event({"choices": [{"index": 0, "delta": {}, "finish_reason": reply.finish_reason}]})
+                for number, call in enumerate(reply.tool_calls):
+                    for position, piece in enumerate(_split(call["arguments"], reply.split_at, server._chunk)):
+                        delta: dict[str, Any] = {"index": number, "function": {"arguments": piece}}
+                        if position == 0:
+                            delta.update(id=call.get("id", f"call_{number}"), type="function")
+                            delta["function"]["name"] = call["name"]
+                        self._event({"choices": [{"index": 0, "delta": {"tool_calls": [delta]},
+                                                  "finish_reason": None}]})
+                finish_reason = "tool_calls" if reply.tool_calls else reply.finish_reason
+                self._event({"choices": [{"index": 0, "delta": {}, "finish_reason": finish_reason}]})
                 self.wfile.write(b"data: [DONE]\n\n")
                 self.wfile.flush()
+
+            def _embeddings(self, body: dict[str, Any]) -> None:
+                inputs = body.get("input")
+                texts = [inputs] if isinstance(inputs, str) else list(inputs or [])
+                data = [{"object": "embedding", "index": i, "embedding": fake_vector(str(text))}
+                        for i, text in enumerate(texts)]
+                tokens = sum(len(str(text).split()) for text in texts)
+                self._json(200, {"object": "list", "data": data, "model": body.get("model") or server.model,
+                                 "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
 
             def _event(self, data: dict[str, Any]) -> None:
                 data = {"id": "chatcmpl-test", "object": "chat.completion.chunk", "created": int(time.time()),
@@ -244,6 +280,18 @@ class _RecordingHTTPServer(ThreadingHTTPServer):
         exc = sys.exc_info()[1]
         if exc is not None and not isinstance(exc, (BrokenPipeError, ConnectionResetError)):
             self._errors.append(exc)
+
+
+def fake_vector(text: str, size: int = 8) -> list[float]:
+    """The test server's embedding of ``text``: deterministic, different for different texts."""
+    digest = hashlib.sha256(text.encode("utf-8")).digest()
+    return [round(byte / 255.0, 6) for byte in digest[:size]]
+
+
+def _split(text: str, at: tuple[int, ...] | None, size: int) -> list[str]:
+    cuts = sorted({0, len(text), *(at if at is not None else range(0, len(text), max(1, size)))})
+    pieces = [text[a:b] for a, b in zip(cuts, cuts[1:])]
+    return pieces or [""]
 
 
 def _count(body: dict[str, Any]) -> int:

@@ -18,14 +18,15 @@ backslashes or group references come back byte for byte.
 from __future__ import annotations
 
 import bisect
+import json
 import re
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from .detect.base import Entity
 
-__all__ = ["ISSUED_TOKEN", "LOOKALIKE_TYPE", "Redaction", "Restored", "StreamRestorer", "Vault"]
+__all__ = ["ISSUED_TOKEN", "LOOKALIKE_TYPE", "Redaction", "Restored", "StreamRestorer", "Vault", "json_escape"]
 
 LOOKALIKE_TYPE = "PLACEHOLDER"
 """Entity type given to input text that imitates a token this vault already issued."""
@@ -187,7 +188,9 @@ class Vault:
     def restore(self, text: str) -> str:
         return self.restore_report(text).text
 
-    def restore_report(self, text: str) -> Restored:
+    def restore_report(self, text: str, *, escape: Callable[[str], str] | None = None) -> Restored:
+        """Put the values back; ``escape`` encodes each value for where it lands (``json_escape``
+        inside the JSON arguments of a tool call, so they stay valid JSON)."""
         unknown: list[str] = []
         count = 0
 
@@ -198,7 +201,7 @@ class Vault:
                 unknown.append(match.group(0))
                 return match.group(0)
             count += 1
-            return value
+            return escape(value) if escape is not None else value
 
         with self._lock:
             restored = _TOKEN.sub(replace, text)
@@ -255,8 +258,9 @@ class StreamRestorer:
     (or cannot be one any more); everything before it is released at once.
     """
 
-    def __init__(self, vault: Vault) -> None:
+    def __init__(self, vault: Vault, *, escape: Callable[[str], str] | None = None) -> None:
         self._vault = vault
+        self._escape = escape
         self._pending = ""
         self.unknown: list[str] = []
 
@@ -273,7 +277,7 @@ class StreamRestorer:
     def _restore(self, text: str) -> str:
         if not text:
             return ""
-        result = self._vault.restore_report(text)
+        result = self._vault.restore_report(text, escape=self._escape)
         self.unknown.extend(result.unknown)
         return result.text
 
@@ -285,6 +289,11 @@ class StreamRestorer:
         tail = self.flush()
         if tail:
             yield tail
+
+
+def json_escape(value: str) -> str:
+    """``value`` as the inside of a JSON string literal (quotes, backslashes, control characters)."""
+    return json.dumps(value, ensure_ascii=False)[1:-1]
 
 
 def _holdback_start(buffer: str) -> int:

@@ -19,7 +19,7 @@ from ..errors import (
     FrontierUnavailable,
     MalformedResponse,
 )
-from .base import Completion, Message, Usage
+from .base import Completion, Embeddings, Message, ToolCall, ToolCallDelta, ToolSpec, Usage, is_json
 
 __all__ = ["OpenAIBackend", "RETRYABLE_STATUS"]
 
@@ -29,7 +29,9 @@ _NO_KEY = "no-key"  # local OpenAI-compatible servers often need none; the clien
 
 
 class OpenAIBackend:
-    """Chat completions on ``base_url`` with ``model``."""
+    """Chat completions (with tools) and embeddings on ``base_url`` with ``model``."""
+
+    supports_tools = True
 
     def __init__(
         self,
@@ -84,55 +86,104 @@ class OpenAIBackend:
                 )
             return self._client
 
-    def _kwargs(self, messages: Sequence[Message], max_tokens: int | None) -> dict[str, Any]:
+    def _kwargs(self, messages: Sequence[Message], max_tokens: int | None,
+                tools: ToolSpec | None = None) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"model": self.model, "messages": [m.as_dict() for m in messages]}
         if max_tokens is not None:
             kwargs["max_tokens"] = max_tokens
         if self._temperature is not None:
             kwargs["temperature"] = self._temperature
+        if tools is not None:
+            kwargs.update(tools.request_fields())
         return kwargs
 
     def complete(self, messages: Sequence[Message], *, max_tokens: int | None = None,
-                 timeout: float | None = None) -> Completion:
+                 timeout: float | None = None, tools: ToolSpec | None = None) -> Completion:
         client = self._get_client()
         with map_openai_errors(self.name):
             response = client.chat.completions.create(
-                **self._kwargs(messages, max_tokens), timeout=timeout or self._default_timeout
+                **self._kwargs(messages, max_tokens, tools), timeout=timeout or self._default_timeout
             )
         return _parse_completion(response, self)
 
     def stream(self, messages: Sequence[Message], *, max_tokens: int | None = None,
-               timeout: float | None = None) -> Generator[str, None, str]:
+               timeout: float | None = None, tools: ToolSpec | None = None) -> Generator[Any, None, str]:
+        """Text deltas, and ``ToolCallDelta`` pieces when the model calls tools."""
         client = self._get_client()
+        arguments: dict[int, list[str]] = {}
         with map_openai_errors(self.name):
             chunks = client.chat.completions.create(
-                **self._kwargs(messages, max_tokens), stream=True, timeout=timeout or self._default_timeout
+                **self._kwargs(messages, max_tokens, tools), stream=True, timeout=timeout or self._default_timeout
             )
             finish_reason = None
             for chunk in chunks:
                 choices = getattr(chunk, "choices", None) or []
                 if choices and getattr(choices[0].delta, "content", None):
                     yield choices[0].delta.content
+                for piece in (choices and getattr(choices[0].delta, "tool_calls", None)) or ():
+                    yield _tool_delta(piece, arguments, self.name)
                 finish_reason = (choices and getattr(choices[0], "finish_reason", None)) or finish_reason
             # A server that closes the connection mid-answer ends the SSE stream cleanly;
             # without a finish_reason the answer is incomplete and must not pass as whole.
             if not finish_reason:
                 raise FrontierUnavailable(f"{self.name}: stream ended before the answer was complete",
                                           backend=self.name)
+            if not all(is_json("".join(parts)) for parts in arguments.values()):
+                raise MalformedResponse(f"{self.name}: tool call arguments are not JSON", backend=self.name)
         return finish_reason  # the generator's return value: "length" means truncated
+
+    def embed(self, texts: Sequence[str], *, model: str | None = None, timeout: float | None = None) -> Embeddings:
+        """One vector per text from the endpoint's embeddings API (``model``: the embedding model)."""
+        client = self._get_client()
+        with map_openai_errors(self.name):
+            response = client.embeddings.create(model=model or self.model, input=list(texts),
+                                                encoding_format="float", timeout=timeout or self._default_timeout)
+        try:
+            rows = sorted(response.data, key=lambda row: row.index)
+            vectors = tuple(tuple(float(x) for x in row.embedding) for row in rows)
+            if len(vectors) != len(texts):
+                raise ValueError("one vector per input expected")
+            usage = getattr(response, "usage", None)
+            tokens = Usage(int(usage.prompt_tokens or 0), 0) if usage is not None else None
+            return Embeddings(vectors, getattr(response, "model", None) or model or self.model, tokens)
+        except (AttributeError, TypeError, ValueError) as exc:
+            raise MalformedResponse(f"{self.name}: malformed embeddings ({type(exc).__name__})",
+                                    backend=self.name) from exc
+
+
+def _tool_delta(piece: Any, arguments: dict[int, list[str]], backend: str) -> ToolCallDelta:
+    """One streamed tool call piece; its arguments are kept to check they end as JSON."""
+    try:
+        index = int(piece.index)
+        function = getattr(piece, "function", None)
+        name = getattr(function, "name", None)
+        text = getattr(function, "arguments", None) or ""
+        if not isinstance(text, str) or (name is not None and not isinstance(name, str)):
+            raise TypeError("tool call pieces are text")
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise MalformedResponse(f"{backend}: malformed tool call delta ({type(exc).__name__})",
+                                backend=backend) from exc
+    arguments.setdefault(index, []).append(text)
+    return ToolCallDelta(index, text, getattr(piece, "id", None), name)
 
 
 def _parse_completion(response: Any, backend: OpenAIBackend) -> Completion:
     try:
         choice = response.choices[0]
         text = choice.message.content
+        calls = tuple(ToolCall(str(call.id), str(call.function.name), call.function.arguments)
+                      for call in getattr(choice.message, "tool_calls", None) or ())
+        if text is None and calls:
+            text = ""  # a turn that only calls tools
         if text is None or not isinstance(text, str):
             raise TypeError("no text content")
+        if not all(isinstance(call.arguments, str) and is_json(call.arguments) for call in calls):
+            raise ValueError("tool call arguments are not JSON")
         usage = None
         if getattr(response, "usage", None) is not None:
             usage = Usage(int(response.usage.prompt_tokens or 0), int(response.usage.completion_tokens or 0))
         return Completion(text=text, model=getattr(response, "model", None) or backend.model,
-                          finish_reason=choice.finish_reason, usage=usage)
+                          finish_reason=choice.finish_reason, usage=usage, tool_calls=calls)
     except (AttributeError, IndexError, TypeError, ValueError) as exc:
         raise MalformedResponse(f"{backend.name}: malformed chat completion ({type(exc).__name__})",
                                 backend=backend.name) from exc

@@ -2,6 +2,7 @@
 
     privroute serve --config serve.yaml
     privroute serve --policy healthcare --no-auth [--host 127.0.0.1] [--port 8080]
+    privroute serve --config serve.yaml --host 0.0.0.0 --tls-cert cert.pem --tls-key key.pem
     printf %s "$KEY" | privroute serve --hash-key     # the line to put in api_keys
     PRIVROUTE_DATABASE_URL=postgresql://... privroute serve --config serve.yaml --workers 4
 """
@@ -34,19 +35,30 @@ __all__ = ["serve_command"]
 @click.option("--host", default=None, help="Address to bind (default: the config's, or 127.0.0.1).")
 @click.option("--port", type=click.IntRange(0, 65535), default=None, help="Port (default: the config's, or 8080).")
 @click.option("--hash-key", is_flag=True, help="Read an API key on stdin, print its hash for api_keys, and exit.")
+@click.option("--tls-cert", type=click.Path(dir_okay=False), default=None,
+              help="Serve HTTPS with this PEM certificate (chain); needs --tls-key.")
+@click.option("--tls-key", type=click.Path(dir_okay=False), default=None, help="The certificate's PEM private key.")
 @click.option("--workers", type=click.IntRange(1, 256), default=1, show_default=True,
               help="uvicorn worker processes; more than 1 needs the PostgreSQL store (PRIVROUTE_DATABASE_URL).")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info",
               show_default=True)
 @handle_errors
 def serve_command(config_path: str | None, policy: str | None, no_auth: bool, host: str | None,
-                  port: int | None, hash_key: bool, workers: int, log_level: str) -> None:
-    """Run the OpenAI-compatible privacy proxy (POST /v1/chat/completions)."""
+                  port: int | None, hash_key: bool, tls_cert: str | None, tls_key: str | None, workers: int,
+                  log_level: str) -> None:
+    """Run the OpenAI-compatible privacy proxy (chat completions, responses, embeddings)."""
     if hash_key:
         key = sys.stdin.readline().rstrip("\r\n")
         click.echo(hash_api_key(key))
         return
+    if (tls_cert is None) != (tls_key is None):
+        fail("--tls-cert and --tls-key go together", EXIT_USAGE)
     config = _build_config(config_path, policy, no_auth, host, port)
+    if tls_cert is not None:
+        config = config.model_copy(update={"tls_cert": tls_cert, "tls_key": tls_key})
+    from ..server.tls import ssl_options, warn_plaintext
+
+    tls = ssl_options(config)
     if workers > 1:
         from ..server.workers import export_config, shared_store_problems
 
@@ -65,14 +77,16 @@ def serve_command(config_path: str | None, policy: str | None, no_auth: bool, ho
     logging.basicConfig(level=getattr(logging, log_level.upper()), format="%(asctime)s %(levelname)s %(name)s: "
                         "%(message)s")
     app = create_app(config)
+    warn_plaintext(config)
     auth = "no auth (loopback only)" if config.no_auth else f"{len(config.tenants)} tenant(s), API keys required"
-    click.echo(f"privroute proxy on http://{config.host}:{config.port}/v1 ({auth})", err=True)
+    scheme = "https" if tls else "http"
+    click.echo(f"privroute proxy on {scheme}://{config.host}:{config.port}/v1 ({auth})", err=True)
     if workers > 1:
         # Each worker builds its app from the exported config (uvicorn starts workers by import string).
         uvicorn.run("privroute.server.workers:app_from_env", factory=True, workers=workers, host=config.host,
-                    port=config.port, log_level=log_level, access_log=False)
+                    port=config.port, log_level=log_level, access_log=False, **tls)
         return
-    uvicorn.run(app, host=config.host, port=config.port, log_level=log_level, access_log=False)
+    uvicorn.run(app, host=config.host, port=config.port, log_level=log_level, access_log=False, **tls)
 
 
 def _build_config(config_path: str | None, policy: str | None, no_auth: bool, host: str | None,
@@ -99,5 +113,7 @@ def _build_config(config_path: str | None, policy: str | None, no_auth: bool, ho
     try:
         return ServeConfig(**{**config.model_dump(), **overrides}).model_copy(update={"source": config.source})
     except ValueError as exc:
-        raise ConfigurationError(f"{config_path}: {type(exc).__name__}: the --host/--port overrides make the "
-                                 "config invalid (no_auth needs a loopback host)") from None
+        errors = getattr(exc, "errors", None)
+        why = str(errors()[0]["msg"]).removeprefix("Value error, ") if callable(errors) else type(exc).__name__
+        raise ConfigurationError(f"{config_path}: the --host/--port overrides make the config invalid: {why}") \
+            from None

@@ -33,16 +33,18 @@ from .gate import LocalGate
 from .metrics import ProxyMetrics
 from .protocol import (
     PROXY_MODEL,
+    Api,
     ApiError,
-    ChatRequest,
-    chunk_event,
+    ChatStream,
     completion_body,
     error_body,
-    error_event,
     error_for,
     new_completion_id,
     parse_chat_request,
 )
+from .protocol import RequestOutcome as _Outcome
+from .protocol import decision_headers as _decision_headers
+from .protocol import explain as _explain
 
 try:
     import anyio
@@ -77,15 +79,14 @@ class _Tenant:
         return f"_Tenant(name={self.config.name!r}, policy={self.router.policy.name!r})"
 
 
-class _Outcome:
-    """What the access log and the metrics record for one request (no content)."""
+def _chat_body(result: Any, request: Any, explained: dict[str, Any]) -> dict[str, Any]:
+    finish = "tool_calls" if result.tool_calls else "length" if result.truncated else "stop"
+    return completion_body(completion_id=new_completion_id(), model=result.model or request.model,
+                           content=result.answer, finish_reason=finish, usage=result.usage, privroute=explained,
+                           tool_calls=result.tool_calls)
 
-    __slots__ = ("tenant", "action", "status", "stream", "reasons", "relaying", "release")
 
-    def __init__(self) -> None:
-        self.tenant, self.action, self.status, self.stream, self.reasons = "-", "none", 500, False, ()
-        self.relaying = False
-        self.release: Any = None  # gives the tenant's in-flight place back, once
+CHAT = Api("chat", parse_chat_request, _chat_body, lambda model, request: ChatStream(model))
 
 
 def _start_pool(pool: Any, configs: list[Any]) -> None:
@@ -97,7 +98,7 @@ def _start_pool(pool: Any, configs: list[Any]) -> None:
 
 class _Proxy:
     def __init__(self, config: ServeConfig, *, local: Backend | None, detector: Detector | None,
-                 metrics: ProxyMetrics) -> None:
+                 metrics: ProxyMetrics, local_embedder: Any = None) -> None:
         self.config = config
         self.metrics = metrics
         limits = config.limits
@@ -105,14 +106,20 @@ class _Proxy:
                               retry_after_s=limits.retry_after_s,
                               on_change=lambda waiting, running: metrics.local_queue(waiting=waiting, running=running))
         self.fairness = TenantFairness(config)
-        self.tenants = {t.name: self._tenant(t, local, detector) for t in config.tenants}
+        self.tenants = {t.name: self._tenant(t, local, detector, local_embedder) for t in config.tenants}
         self.limiter: Any = None  # an anyio.CapacityLimiter, created inside the event loop
 
-    def _tenant(self, config: TenantConfig, local: Backend | None, detector: Detector | None) -> _Tenant:
+    def _tenant(self, config: TenantConfig, local: Backend | None, detector: Detector | None,
+                local_embedder: Any) -> _Tenant:
+        from ..backends.embedder import local_embedder_from_config
+
         policy = load_policy(config.policy)
         audit = open_audit(policy.audit, url=self.config.database_url)
+        # The tenant's name is in its audit records, budgets and metrics, whatever its policy says.
+        embedder = self.gate.wrap(local_embedder or local_embedder_from_config(policy.local))
         router = Router(policy, detector=detector or self.fairness.detector(policy.detect),
-                        local=self.gate.wrap(local or local_from_config(policy.local)), audit=audit)
+                        local=self.gate.wrap(local or local_from_config(policy.local)),
+                        audit=audit, tenant=config.name, local_embedder=embedder)
         models = (PROXY_MODEL,) + ((policy.frontier.model,) if policy.frontier.model else ())
         return _Tenant(config, router, models)
 
@@ -152,6 +159,12 @@ class _Proxy:
 
     # ------------------------------------------------------------ helpers
 
+    def check_model(self, tenant: _Tenant, model: str, names: tuple[str, ...] | None = None) -> None:
+        names = names or tenant.models
+        if model not in names:
+            raise ApiError(404, f"unknown model; this tenant can use: {', '.join(names)}", param="model",
+                           code="model_not_found")
+
     def authenticate(self, request: Request) -> _Tenant:
         header = request.headers.get("authorization", "")
         scheme, _, key = header.partition(" ")
@@ -188,41 +201,51 @@ class _Proxy:
             outcome.release = None
         seconds = time.perf_counter() - started
         self.metrics.request_finished(tenant=outcome.tenant, action=outcome.action, status=outcome.status,
-                                      stream=outcome.stream, seconds=seconds)
-        log.info("chat tenant=%s action=%s status=%d stream=%s reasons=%s ms=%.1f", outcome.tenant,
+                                      stream=outcome.stream, seconds=seconds, endpoint=outcome.endpoint)
+        log.info("%s tenant=%s action=%s status=%d stream=%s reasons=%s ms=%.1f", outcome.endpoint, outcome.tenant,
                  outcome.action, outcome.status, outcome.stream, ",".join(outcome.reasons) or "-", seconds * 1000)
 
     # ------------------------------------------------------------ endpoints
 
     async def chat_completions(self, request: Request) -> Response:
+        return await self.routed(request, CHAT)
+
+    async def responses(self, request: Request) -> Response:
+        from .responses import RESPONSES
+
+        return await self.routed(request, RESPONSES)
+
+    async def embeddings(self, request: Request) -> Response:
+        from .embeddings import serve_embeddings
+
+        return await serve_embeddings(self, request)
+
+    async def routed(self, request: Request, api: Api) -> Response:
+        """One routed request: authenticate, parse, decide and answer (or stream) in ``api``'s format."""
         started = time.perf_counter()
         self.metrics.request_started()
-        outcome = _Outcome()
+        outcome = _Outcome(api.name)
         streaming = False
         try:
             body = await self.read_body(request)
             tenant = self.authenticate(request)
             outcome.tenant = tenant.config.name
             outcome.release = self.fairness.admit(tenant.config, len(body), self.metrics)
-            chat = parse_chat_request(body)
-            outcome.stream = chat.stream
-            if chat.model not in tenant.models:
-                raise ApiError(404, f"unknown model; this tenant can use: {', '.join(tenant.models)}",
-                               param="model", code="model_not_found")
-            limit = chat.token_limit(self.config.limits.max_tokens)
-            if chat.stream:
-                response = await self.open_stream(tenant, chat, limit, outcome, started)
+            parsed = api.parse(body)
+            outcome.stream = parsed.stream
+            self.check_model(tenant, parsed.model)
+            limit = parsed.token_limit(self.config.limits.max_tokens)
+            if parsed.stream:
+                response = await self.open_stream(tenant, api, parsed, limit, outcome, started)
                 streaming = True
                 return response
-            result = await self.run_for(tenant, tenant.router.route, chat.chat_messages(), max_tokens=limit)
+            result = await self.run_for(tenant, tenant.router.route, parsed.chat_messages(), max_tokens=limit,
+                                        tools=parsed.tool_spec())
             outcome.action, outcome.reasons, outcome.status = result.decision.action, result.decision.reasons, 200
             if result.usage is not None:
                 self.metrics.tokens(tenant=outcome.tenant, action=outcome.action,
                                     prompt=result.usage.prompt_tokens, completion=result.usage.completion_tokens)
-            body_out = completion_body(
-                completion_id=new_completion_id(), model=result.model or chat.model, content=result.answer,
-                finish_reason="length" if result.truncated else "stop", usage=result.usage,
-                privroute=_explain(result.decision, result.backend))
+            body_out = api.body(result, parsed, _explain(result.decision, result.backend))
             return JSONResponse(body_out, headers=_decision_headers(result.decision))
         except Exception as exc:
             return self.error_response(exc, outcome)
@@ -239,13 +262,14 @@ class _Proxy:
             outcome.action, outcome.reasons = "block", tuple(reasons)
             headers.update({"x-privroute-action": "block", "x-privroute-reasons": ",".join(reasons)})
         if error.status == 429 and error.code == "local_queue_full":
-            self.metrics.rejected("local_queue_full")
+            self.metrics.rejected("local_queue_full", outcome.tenant)
         if error.status >= 500 and not isinstance(exc, ApiError):
             # Type only: a third-party message may quote the request.
-            log.warning("chat tenant=%s failed: %s (%s)", outcome.tenant, type(exc).__name__, error.code)
+            log.warning("%s tenant=%s failed: %s (%s)", outcome.endpoint, outcome.tenant, type(exc).__name__,
+                        error.code)
         return JSONResponse(error_body(error), status_code=error.status, headers=headers)
 
-    async def open_stream(self, tenant: _Tenant, chat: ChatRequest, limit: int | None, outcome: _Outcome,
+    async def open_stream(self, tenant: _Tenant, api: Api, parsed: Any, limit: int | None, outcome: _Outcome,
                           started: float) -> Response:
         """Decide and pull the first delta before any header goes out.
 
@@ -253,8 +277,8 @@ class _Proxy:
         statuses, not errors hidden inside a 200 stream.
         """
 
-        def start() -> tuple[Any, Iterator[str], str | None, str]:
-            route = tenant.router.stream(chat.chat_messages(), max_tokens=limit)
+        def start() -> tuple[Any, Iterator[Any], Any, str]:
+            route = tenant.router.stream(parsed.chat_messages(), max_tokens=limit, tools=parsed.tool_spec())
             deltas = iter(route)
             try:
                 first = next(deltas, None)
@@ -274,34 +298,32 @@ class _Proxy:
             outcome.status = 499
             self.finish(outcome, started)
 
-        return _RelayResponse(self.relay(deltas, first, model, outcome, started), outcome, abandoned,
+        encoder = api.stream(model, parsed)
+        return _RelayResponse(self.relay(route, deltas, first, encoder, outcome, started), outcome, abandoned,
                               headers=headers, media_type="text/event-stream")
 
-    async def relay(self, deltas: Iterator[str], first: str | None, model: str, outcome: _Outcome,
+    async def relay(self, route: Any, deltas: Iterator[Any], first: Any, encoder: Any, outcome: _Outcome,
                     started: float) -> AsyncGenerator[bytes, None]:
         outcome.relaying = True
-        completion_id, created = new_completion_id(), int(time.time())
         ended = False
         try:
-            yield chunk_event(completion_id=completion_id, created=created, model=model,
-                              delta={"role": "assistant", "content": ""})
+            yield encoder.start()
             delta = first
             while delta is not None:
-                if delta:
-                    yield chunk_event(completion_id=completion_id, created=created, model=model,
-                                      delta={"content": delta})
+                event = encoder.delta(delta)
+                if event:
+                    yield event
                 delta = await self.run(next, deltas, None)
-            yield chunk_event(completion_id=completion_id, created=created, model=model, delta={},
-                              finish_reason="stop")
-            yield b"data: [DONE]\n\n"
+            yield encoder.finish(route.finish_reason)
             ended = True
         except Exception as exc:
             # Headers are gone: the OpenAI clients raise on an error event.
             error = error_for(exc)
             outcome.status = error.status
-            log.warning("chat stream tenant=%s failed mid-stream: %s", outcome.tenant, type(exc).__name__)
+            log.warning("%s stream tenant=%s failed mid-stream: %s", outcome.endpoint, outcome.tenant,
+                        type(exc).__name__)
             ended = True
-            yield error_event(error)
+            yield encoder.error(error)
         finally:
             with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(_close, deltas)
@@ -352,19 +374,6 @@ def _close(deltas: Any) -> None:
         close()
 
 
-def _decision_headers(decision: Any) -> dict[str, str]:
-    return {"x-privroute-action": decision.action, "x-privroute-reasons": ",".join(decision.reasons),
-            "x-privroute-sensitivity": decision.sensitivity}
-
-
-def _explain(decision: Any, backend: str) -> dict[str, Any]:
-    explained = {"action": decision.action, "sensitivity": decision.sensitivity, "reasons": list(decision.reasons),
-                 "backend": backend}
-    if decision.loosened:  # a declared loosening of the policy decided this (policy `loosen:`)
-        explained["loosened"] = [{"key": key, "reason": reason} for key, reason in decision.loosened]
-    return explained
-
-
 async def _http_error(request: Request, exc: Exception) -> Response:
     status = getattr(exc, "status_code", 500)
     message = {404: "no such endpoint", 405: "method not allowed"}.get(status, "request failed")
@@ -373,18 +382,24 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 def create_app(config: ServeConfig, *, local: Backend | None = None, detector: Detector | None = None,
-               metrics: ProxyMetrics | None = None) -> Starlette:
+               metrics: ProxyMetrics | None = None, local_embedder: Any = None) -> Starlette:
     """The proxy as an ASGI app. Loads every tenant's policy now (a bad one raises).
 
-    ``local`` replaces every tenant's local backend (it still goes through the
-    bounded queue); by default each tenant's policy ``local:`` block decides.
-    ``detector`` replaces the default detector (Presidio per policy) for every tenant.
+    ``local`` replaces every tenant's local backend and ``local_embedder`` its local
+    embedder (both still go through the bounded queue); by default each tenant's
+    policy ``local:`` block decides. ``detector`` replaces the default detector
+    (Presidio per policy) for every tenant.
     """
-    proxy = _Proxy(config, local=local, detector=detector, metrics=metrics or ProxyMetrics())
+    proxy = _Proxy(config, local=local, detector=detector, metrics=metrics or ProxyMetrics(),
+                   local_embedder=local_embedder)
     app = Starlette(
         routes=[
             Route("/v1/chat/completions", proxy.chat_completions, methods=["POST"]),
             Route("/chat/completions", proxy.chat_completions, methods=["POST"]),
+            Route("/v1/responses", proxy.responses, methods=["POST"]),
+            Route("/responses", proxy.responses, methods=["POST"]),
+            Route("/v1/embeddings", proxy.embeddings, methods=["POST"]),
+            Route("/embeddings", proxy.embeddings, methods=["POST"]),
             Route("/v1/models", proxy.models, methods=["GET"]),
             Route("/healthz", proxy.healthz, methods=["GET"]),
             Route("/metrics", proxy.prometheus, methods=["GET"]),
@@ -406,24 +421,27 @@ def create_app(config: ServeConfig, *, local: Backend | None = None, detector: D
 class BackgroundServer:
     """Serve an app with uvicorn in a background thread on 127.0.0.1 (tests, benchmarks).
 
-    ``with BackgroundServer(app) as server: server.url`` -> ``http://127.0.0.1:PORT``.
+    ``with BackgroundServer(app) as server: server.url`` -> ``http://127.0.0.1:PORT``;
+    ``ssl=privroute.server.tls.ssl_options(config)`` serves HTTPS.
     """
 
-    def __init__(self, app: Any, *, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning") -> None:
+    def __init__(self, app: Any, *, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning",
+                 ssl: dict[str, Any] | None = None) -> None:
         import uvicorn
 
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._socket.bind((host, port))
+        self._scheme = "https" if ssl else "http"
         self._server = uvicorn.Server(uvicorn.Config(app, log_level=log_level, access_log=False,
-                                                     timeout_keep_alive=30))
+                                                     timeout_keep_alive=30, **(ssl or {})))
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._socket]},
                                         name="privroute-proxy", daemon=True)
 
     @property
     def url(self) -> str:
         host, port = self._socket.getsockname()[:2]
-        return f"http://{host}:{port}"
+        return f"{self._scheme}://{host}:{port}"
 
     def start(self, timeout_s: float = 120.0) -> "BackgroundServer":
         self._thread.start()

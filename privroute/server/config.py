@@ -33,6 +33,7 @@ from ..errors import ConfigurationError
 from ..yamlsource import line_for, yaml_lines
 
 __all__ = [
+    "PUBLISHED_KEY_HASHES",
     "ServeConfig",
     "ServeLimits",
     "TenantConfig",
@@ -45,6 +46,12 @@ __all__ = [
 
 _HASH = re.compile(r"^sha256:[0-9a-f]{64}$")
 _MAX_CONFIG_BYTES = 1_000_000
+PUBLISHED_KEY_HASHES = frozenset({
+    # The keys examples/serve.yaml and the docs print: anyone can read them, so they may
+    # only ever open a proxy on this machine (a test checks the example file's hashes are here).
+    "sha256:f5e999641ef2834869f1e9e34412d7bc741db009f09b81e35a26722e8ad8159e",  # sk-example-acme-change-me
+    "sha256:160248001f19eca63e0e56346d633819bf05a31e5364b60b93822a701df68d71",  # sk-example-clinic-change-me
+})
 
 
 def hash_api_key(key: str) -> str:
@@ -152,7 +159,15 @@ class ServeConfig(_Strict):
     database_url: str | None = None
     """The audit and budget store of every tenant, e.g. ``postgresql://privroute@db/privroute``: what several
     replicas or ``--workers`` share (``PRIVROUTE_DATABASE_URL`` wins; default: each policy's audit block)."""
+    tls_cert: str | None = None
+    """PEM certificate (chain) to serve HTTPS with; needs ``tls_key`` (``serve --tls-cert``)."""
+    tls_key: str | None = None
+    """PEM private key of ``tls_cert``."""
     source: str | None = Field(None, exclude=True)
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert is not None
 
     @model_validator(mode="after")
     def _tenant_limits_fit(self) -> "ServeConfig":
@@ -184,6 +199,15 @@ class ServeConfig(_Strict):
         names = [t.name for t in self.tenants]
         if len(set(names)) != len(names):
             raise ValueError("tenant names must be unique")
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together")
+        if not is_loopback(self.host):
+            published = [t.name for t in self.tenants if PUBLISHED_KEY_HASHES & set(t.api_keys)]
+            published += ["admin_keys"] if PUBLISHED_KEY_HASHES & set(self.admin_keys) else []
+            if published:
+                # TLS would not help: these keys are printed in the docs for anyone to read.
+                raise ValueError(f"{', '.join(published)}: the example config's published keys are refused on a "
+                                 f"non-loopback host ({self.host}); make your own (privroute serve --hash-key)")
         if self.no_auth:
             if not is_loopback(self.host):
                 raise ValueError(f"no_auth is refused on a non-loopback host ({self.host}); "

@@ -102,27 +102,36 @@ class GatedBackend:
     def __getattr__(self, attribute: str) -> Any:
         return getattr(self.inner, attribute)
 
-    def complete(self, messages: Sequence[Message], *, max_tokens: int | None = None,
-                 timeout: float | None = None) -> Completion:
+    def _gated(self, call: Callable[[float | None], Any], timeout: float | None) -> Any:
         started = time.monotonic()
         ticket = self.gate.admit()
         try:
             self.gate._start(timeout)
             try:
-                return self.inner.complete(messages, max_tokens=max_tokens, timeout=_left(timeout, started))
+                return call(_left(timeout, started))
             finally:
                 self.gate._stop()
         finally:
             ticket.release()
 
+    def complete(self, messages: Sequence[Message], *, max_tokens: int | None = None,
+                 timeout: float | None = None, **options: Any) -> Completion:
+        # ``options``: ``tools=`` for a backend that can call them (passed only when a request has tools).
+        return self._gated(lambda left: self.inner.complete(messages, max_tokens=max_tokens, timeout=left,
+                                                            **options), timeout)
+
+    def embed(self, texts: Sequence[str], *, timeout: float | None = None, **options: Any) -> Any:
+        """Local embeddings queue with the local chat calls: one model, one bounded queue."""
+        return self._gated(lambda left: self.inner.embed(texts, **options), timeout)
+
     def stream(self, messages: Sequence[Message], *, max_tokens: int | None = None,
-               timeout: float | None = None) -> Iterator[str]:
+               timeout: float | None = None, **options: Any) -> Iterator[str]:
         # Admission happens now, not on first iteration, so that a full queue is
         # known before the proxy has sent any response header.
         started = time.monotonic()
         ticket = self.gate.admit()
         return _GatedStream(self, ticket, lambda: self.inner.stream(
-            messages, max_tokens=max_tokens, timeout=_left(timeout, started)), timeout)
+            messages, max_tokens=max_tokens, timeout=_left(timeout, started), **options), timeout)
 
 
 def _left(timeout: float | None, started: float) -> float | None:

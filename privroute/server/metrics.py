@@ -69,8 +69,10 @@ class ProxyMetrics:
         with self._lock:
             self._in_flight += 1
 
-    def request_finished(self, *, tenant: str, action: str, status: int, stream: bool, seconds: float) -> None:
-        key = (("tenant", tenant), ("action", action), ("status", str(status)), ("stream", str(stream).lower()))
+    def request_finished(self, *, tenant: str, action: str, status: int, stream: bool, seconds: float,
+                         endpoint: str = "chat") -> None:
+        key = (("tenant", tenant), ("action", action), ("status", str(status)), ("stream", str(stream).lower()),
+               ("endpoint", endpoint))
         with self._lock:
             self._in_flight -= 1
             self._requests[key] = self._requests.get(key, 0) + 1
@@ -85,9 +87,9 @@ class ProxyMetrics:
                 key = (("tenant", tenant), ("action", action), ("kind", kind))
                 self._tokens[key] = self._tokens.get(key, 0) + max(0, int(count))
 
-    def rejected(self, reason: str) -> None:
+    def rejected(self, reason: str, tenant: str = "-") -> None:
         with self._lock:
-            key = (("reason", reason),)
+            key = (("reason", reason), ("tenant", tenant))
             self._rejected[key] = self._rejected.get(key, 0) + 1
 
     def local_queue(self, *, waiting: int, running: int) -> None:
@@ -100,7 +102,8 @@ class ProxyMetrics:
         """The Prometheus text format (version 0.0.4)."""
         with self._lock:
             lines: list[str] = []
-            self._counter(lines, "privroute_requests_total", "Chat completion requests by outcome.",
+            self._counter(lines, "privroute_requests_total",
+                          "Routed requests (chat, responses, embeddings) by tenant and outcome.",
                           self._requests)
             self._histograms(lines, "privroute_request_duration_seconds",
                              "Time from request received to last byte handed to the server.", self._latency)

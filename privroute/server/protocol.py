@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ..errors import (
     AuditError,
@@ -29,12 +29,20 @@ from ..errors import (
     LocalTimeout,
     PrivrouteError,
     QueueFull,
+    UnsupportedRequest,
     http_status_for,
 )
+from ..backends.base import ToolCallDelta
+from .tools import ToolCallIn, ToolChoice, ToolDefinition, tool_spec
 
 __all__ = [
+    "RequestOutcome",
+    "decision_headers",
+    "explain",
+    "Api",
     "ApiError",
     "ChatRequest",
+    "ChatStream",
     "completion_body",
     "chunk_event",
     "error_body",
@@ -48,7 +56,8 @@ __all__ = [
 PROXY_MODEL = "privroute"
 """The model id that means "route by my tenant's policy"."""
 
-_UNSUPPORTED = ("tools", "functions", "tool_choice", "function_call", "audio", "modalities", "prediction")
+# Deprecated function calling (``functions``) is refused: ``tools`` is its replacement.
+_UNSUPPORTED = ("functions", "function_call", "audio", "modalities", "prediction")
 
 
 @dataclass(frozen=True)
@@ -66,6 +75,22 @@ class ApiError(Exception):
         return f"{self.status} {self.type}: {self.message}"
 
 
+@dataclass(frozen=True)
+class Api:
+    """One routed wire format: how a body is read, answered and streamed (chat completions, responses).
+
+    ``parse(raw)`` returns a request with ``model``, ``stream``, ``chat_messages()``,
+    ``tool_spec()`` and ``token_limit(ceiling)``; ``body(result, request, explained)``
+    the answer's JSON; ``stream(model, request)`` an encoder with ``start``, ``delta``,
+    ``finish`` and ``error`` (each bytes).
+    """
+
+    name: str
+    parse: Any
+    body: Any
+    stream: Any
+
+
 # --------------------------------------------------------------------- request
 
 
@@ -78,12 +103,38 @@ class _TextPart(BaseModel):
 class _Message(BaseModel):
     model_config = ConfigDict(extra="ignore")
     role: Literal["system", "user", "assistant", "developer", "tool"]
-    content: str | list[_TextPart]
+    content: str | list[_TextPart] | None = None
+    tool_calls: list[ToolCallIn] | None = None
+    tool_call_id: str | None = Field(None, min_length=1, max_length=256)
+    name: str | None = Field(None, max_length=256)
+
+    @model_validator(mode="after")
+    def _shape(self) -> "_Message":
+        if self.content is None and not (self.role == "assistant" and self.tool_calls):
+            raise ValueError("content is required (null only for an assistant turn with tool_calls)")
+        if self.tool_calls and self.role != "assistant":
+            raise ValueError("only assistant messages carry tool_calls")
+        if self.role == "tool" and self.tool_call_id is None:
+            raise ValueError("a tool result needs tool_call_id")
+        return self
 
     def text(self) -> str:
+        if self.content is None:
+            return ""
         if isinstance(self.content, str):
             return self.content
         return "\n".join(part.text for part in self.content)
+
+    def as_route(self) -> dict[str, Any]:
+        """The message as ``Router.route`` takes it."""
+        out: dict[str, Any] = {"role": self.role, "content": self.text()}
+        if self.tool_calls:
+            out["tool_calls"] = [call.as_route() for call in self.tool_calls]
+        if self.tool_call_id is not None and self.role == "tool":
+            out["tool_call_id"] = self.tool_call_id
+        if self.name is not None:
+            out["name"] = self.name
+        return out
 
 
 class ChatRequest(BaseModel):
@@ -103,13 +154,25 @@ class ChatRequest(BaseModel):
     max_completion_tokens: int | None = Field(None, ge=1)
     n: int | None = Field(None, ge=1)
     stream_options: dict[str, Any] | None = None
+    tools: list[ToolDefinition] | None = Field(None, max_length=128)
+    tool_choice: ToolChoice | None = None
+    parallel_tool_calls: bool | None = None
 
-    def chat_messages(self) -> list[dict[str, str]]:
-        return [{"role": m.role, "content": m.text()} for m in self.messages]
+    def chat_messages(self) -> list[dict[str, Any]]:
+        return [m.as_route() for m in self.messages]
+
+    def tool_spec(self) -> Any:
+        """The ``ToolSpec`` for the router, or None without tools."""
+        return tool_spec(self.tools, self.tool_choice, self.parallel_tool_calls)
 
     def token_limit(self, ceiling: int | None) -> int | None:
-        given = [v for v in (self.max_tokens, self.max_completion_tokens, ceiling) if v is not None]
-        return min(given) if given else None
+        return smallest(self.max_tokens, self.max_completion_tokens, ceiling)
+
+
+def smallest(*limits: int | None) -> int | None:
+    """The lowest of the token limits given (None: no limit)."""
+    given = [limit for limit in limits if limit is not None]
+    return min(given) if given else None
 
 
 def parse_chat_request(raw: bytes) -> ChatRequest:
@@ -128,6 +191,8 @@ def parse_chat_request(raw: bytes) -> ChatRequest:
                            code="unsupported_parameter")
     if request.n not in (None, 1):
         raise ApiError(400, "only n=1 is supported", param="n", code="unsupported_parameter")
+    if request.tool_choice is not None and not request.tools:
+        raise ApiError(400, "tool_choice needs tools", param="tool_choice")
     return request
 
 
@@ -169,11 +234,14 @@ def new_completion_id() -> str:
 
 
 def completion_body(*, completion_id: str, model: str, content: str, finish_reason: str,
-                    usage: Any | None, privroute: Mapping[str, Any]) -> dict[str, Any]:
+                    usage: Any | None, privroute: Mapping[str, Any], tool_calls: Any = ()) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": content}
+    if tool_calls:
+        message["tool_calls"] = [call.as_dict() for call in tool_calls]
+        message["content"] = content or None
     body: dict[str, Any] = {
         "id": completion_id, "object": "chat.completion", "created": int(time.time()), "model": model,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
-                     "finish_reason": finish_reason}],
+        "choices": [{"index": 0, "message": message, "finish_reason": finish_reason}],
         "privroute": dict(privroute),
     }
     if usage is not None:
@@ -182,11 +250,44 @@ def completion_body(*, completion_id: str, model: str, content: str, finish_reas
     return body
 
 
-def chunk_event(*, completion_id: str, created: int, model: str, delta: Mapping[str, str],
+def chunk_event(*, completion_id: str, created: int, model: str, delta: Mapping[str, Any],
                 finish_reason: str | None = None) -> bytes:
     data = {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": model,
             "choices": [{"index": 0, "delta": dict(delta), "finish_reason": finish_reason}]}
     return b"data: " + json.dumps(data, ensure_ascii=False).encode("utf-8") + b"\n\n"
+
+
+class ChatStream:
+    """The ``chat.completion.chunk`` events of one streamed answer: text and tool call pieces."""
+
+    def __init__(self, model: str) -> None:
+        self.id, self.created, self.model = new_completion_id(), int(time.time()), model
+
+    def _chunk(self, delta: Mapping[str, Any], finish_reason: str | None = None) -> bytes:
+        return chunk_event(completion_id=self.id, created=self.created, model=self.model, delta=delta,
+                           finish_reason=finish_reason)
+
+    def start(self) -> bytes:
+        return self._chunk({"role": "assistant", "content": ""})
+
+    def delta(self, piece: Any) -> bytes:
+        if isinstance(piece, ToolCallDelta):
+            call: dict[str, Any] = {"index": piece.index}
+            function: dict[str, Any] = {}
+            if piece.id is not None:
+                call.update(id=piece.id, type="function")
+            if piece.name is not None:
+                function["name"] = piece.name
+            function["arguments"] = piece.arguments
+            call["function"] = function
+            return self._chunk({"tool_calls": [call]})
+        return self._chunk({"content": piece}) if piece else b""
+
+    def finish(self, finish_reason: str | None) -> bytes:
+        return self._chunk({}, finish_reason or "stop") + b"data: [DONE]\n\n"
+
+    def error(self, error: ApiError) -> bytes:
+        return error_event(error)
 
 
 def error_body(error: ApiError) -> dict[str, Any]:
@@ -195,6 +296,34 @@ def error_body(error: ApiError) -> dict[str, Any]:
 
 def error_event(error: ApiError) -> bytes:
     return b"data: " + json.dumps(error_body(error)).encode("utf-8") + b"\n\n"
+
+
+# --------------------------------------------------------------------- outcomes
+
+
+class RequestOutcome:
+    """What the access log and the metrics record for one request (no content)."""
+
+    __slots__ = ("tenant", "action", "status", "stream", "reasons", "relaying", "endpoint", "release")
+
+    def __init__(self, endpoint: str = "chat") -> None:
+        self.tenant, self.action, self.status, self.stream, self.reasons = "-", "none", 500, False, ()
+        self.relaying = False
+        self.endpoint = endpoint
+        self.release: Any = None  # gives the tenant's in-flight place back, once
+
+
+def decision_headers(decision: Any) -> dict[str, str]:
+    return {"x-privroute-action": decision.action, "x-privroute-reasons": ",".join(decision.reasons),
+            "x-privroute-sensitivity": decision.sensitivity}
+
+
+def explain(decision: Any, backend: str) -> dict[str, Any]:
+    explained = {"action": decision.action, "sensitivity": decision.sensitivity, "reasons": list(decision.reasons),
+                 "backend": backend}
+    if decision.loosened:  # a declared loosening of the policy decided this (policy `loosen:`)
+        explained["loosened"] = [{"key": key, "reason": reason} for key, reason in decision.loosened]
+    return explained
 
 
 # --------------------------------------------------------------------- errors
@@ -223,6 +352,8 @@ def error_for(exc: BaseException) -> ApiError:
         headers["retry-after"] = str(exc.retry_after_s)
     elif isinstance(exc, BudgetExceeded):
         kind, code = "insufficient_quota", "budget_exceeded"
+    elif isinstance(exc, UnsupportedRequest):
+        kind, code = "invalid_request_error", exc.code
     elif isinstance(exc, InputError):
         kind, code = "invalid_request_error", "invalid_input"
     elif isinstance(exc, LocalTimeout):

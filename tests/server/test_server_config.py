@@ -295,7 +295,8 @@ class TestMetrics:
             metrics.request_started()
             metrics.request_finished(tenant='a"b', action="redact", status=200, stream=False, seconds=seconds)
         text = metrics.render()
-        assert 'privroute_requests_total{tenant="a\\"b",action="redact",status="200",stream="false"} 3' in text
+        assert ('privroute_requests_total{tenant="a\\"b",action="redact",status="200",stream="false",'
+                'endpoint="chat"} 3') in text
         assert 'privroute_request_duration_seconds_bucket{tenant="a\\"b",action="redact",le="0.1"} 1' in text
         assert 'privroute_request_duration_seconds_bucket{tenant="a\\"b",action="redact",le="1"} 2' in text
         assert 'privroute_request_duration_seconds_bucket{tenant="a\\"b",action="redact",le="+Inf"} 3' in text

@@ -87,11 +87,10 @@ class TestBadRequests:
         assert error["code"] == "request_too_large"
         assert recorded.requests == []
 
-    @pytest.mark.parametrize(("extra", "param"), [({"tools": [{"type": "function", "function": {"name": "f"}}]},
-                                                   "tools"), ({"n": 3}, "n")])
+    @pytest.mark.parametrize(("extra", "param"), [({"functions": [{"name": "f"}]}, "functions"), ({"n": 3}, "n")])
     def test_unsupported_parameters_are_refused_not_ignored(self, proxy: str, extra: dict[str, Any],
                                                             param: str) -> None:
-        """tools and n>1 would change the answer's meaning: 400 unsupported_parameter."""
+        """Deprecated functions (tools replace them) and n>1 would change the answer: 400 unsupported_parameter."""
         error = assert_openai_error(post(proxy, {**good(), **extra}), 400)
         assert error["param"] == param and error["code"] == "unsupported_parameter"
 
@@ -265,7 +264,7 @@ class TestBackpressure:
             assert local.closed.wait(timeout=30)
             _wait_for_gauge(server.url, "privroute_local_queue_running", 0)
             metrics = httpx.get(server.url + "/metrics").text
-            assert 'action="local",status="499",stream="true"} 1' in metrics
+            assert 'action="local",status="499",stream="true",endpoint="chat"} 1' in metrics
             with httpx.stream("POST", server.url + "/v1/chat/completions", json=body, timeout=30) as again:
                 assert again.status_code == 200  # not 429: the only slot is free again
 
