@@ -127,11 +127,7 @@ def _labeled_parties(text: str, entities: list[Entity]) -> list[Entity]:
         # "Counsel for the petitioner: X" names counsel, not the party.
         if _FOR_BEFORE.search(text, max(0, match.start() - 30), match.start()):
             continue
-        begin, end = match.span(1)
-        lead = _LEADING.match(text, begin, end)
-        begin = lead.end() if lead else begin
-        tail = _TRAILING.search(text, begin, end)
-        end = tail.start() if tail else end
+        begin, end = _trimmed(text, *match.span(1), agent=False)
         if end - begin >= 2:
             out.append(_party(begin, end, entities))
     return out
@@ -145,11 +141,7 @@ def _cause_titles(text: str, entities: list[Entity]) -> list[Entity]:
         if sum(1 for w in re.findall(r"(?<![\w'’])[a-z][\w'’]*", line) if w not in _TITLE_WORDS) > 2:
             continue
         for group in (1, 2):
-            begin, end = match.span(group)
-            lead = _LEADING.match(text, begin, end)
-            begin = lead.end() if lead else begin
-            tail = _TRAILING.search(text, begin, end)
-            end = tail.start() if tail else end
+            begin, end = _trimmed(text, *match.span(group), agent=False)
             if end - begin >= 2 and any(c.isalpha() for c in text[begin:end]):
                 out.append(_party(begin, end, entities))
     return out
@@ -175,17 +167,24 @@ def _first_column_party(text: str, begin: int, end: int, entities: list[Entity])
     if _COUNSEL_LINE.search(text, begin, end):
         return None  # "Through: Mr. X, Advocates" above Versus: counsel, not a party
     column = _COLUMN_GAP.search(text, begin, end) or _MARKER.search(text, begin, end)
-    end = column.start() if column else end
-    lead = _LEADING.match(text, begin, end)
-    begin = lead.end() if lead else begin
-    agent = _AGENT.search(text, begin, end)
-    end = agent.start() if agent else end
-    tail = _TRAILING.search(text, begin, end)
-    end = tail.start() if tail else end
+    begin, end = _trimmed(text, begin, column.start() if column else end)
     value = text[begin:end]
     if not 2 <= len(value) <= 160 or not any(c.isalpha() for c in value) or _ROLE_ONLY_LINE.match(value):
         return None
     return _party(begin, end, entities)
+
+
+def _trimmed(text: str, begin: int, end: int, *, agent: bool = True) -> tuple[int, int]:
+    """A party's name without leading numbers, honorifics and joiners, without trailing
+    "and others", and (``agent``) cut where an officer takes over ("X, through its
+    Secretary", "X rep. by ..."): the officer acts for the party."""
+    lead = _LEADING.match(text, begin, end)
+    begin = lead.end() if lead else begin
+    if agent:
+        by = _AGENT.search(text, begin, end)
+        end = by.start() if by else end
+    tail = _TRAILING.search(text, begin, end)
+    return begin, tail.start() if tail else end
 
 
 def _party(begin: int, end: int, entities: list[Entity]) -> Entity:
@@ -209,13 +208,7 @@ def _parties(text: str, entities: list[Entity]) -> list[Entity]:
             numbered = _NUMBERED.match(text, begin, end) is not None
             if taken and not numbered:
                 break
-            lead = _LEADING.match(text, begin, end)
-            begin = lead.end() if lead else begin
-            # "X, through its Secretary" / "X rep. by ...": the officer acts for the party.
-            agent = _AGENT.search(text, begin, end)
-            end = agent.start() if agent else end
-            tail = _TRAILING.search(text, begin, end)
-            end = tail.start() if tail else end
+            begin, end = _trimmed(text, begin, end)
             if end - begin < 2 or not any(c.isalpha() for c in text[begin:end]):
                 continue
             out.append(_party(begin, end, entities))
