@@ -19,6 +19,8 @@ from privroute import AuditError, Blocked, Router
 from privroute.audit import AuditEvent, AuditStore, NullAudit, stats, verify
 from privroute.cli import main
 from privroute.testing import OpenAIServer
+from tests.audit_events import KEY
+from tests.audit_events import make_event as _event
 from tests.faults_fixtures import (
     PHI_PROMPT,
     PHI_VALUES,
@@ -28,19 +30,6 @@ from tests.faults_fixtures import (
     audit_rows,
     fault_policy,
 )
-
-KEY = b"test-audit-key"
-
-
-def _event(n: int = 0, **fields: Any) -> AuditEvent:
-    base: dict[str, Any] = dict(outcome="answered", policy="general", policy_hash="h" * 64, tenant="acme",
-                                action="redact", sensitivity="confidential", reasons=("pii-present",),
-                                entities={"PERSON": 1 + n % 3}, target="frontier", backend="frontier",
-                                model="gpt-4o-mini", attempts=1, prompt_tokens=10 + n, completion_tokens=5,
-                                cost=0.0001 * n, latency_s=0.01 * n)
-    base.update(fields)
-    return AuditEvent(**base)
-
 
 def _filled(path: Path, count: int, key: bytes | None = KEY) -> Path:
     store = AuditStore(path, key=key)

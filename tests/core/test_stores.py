@@ -17,28 +17,17 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from privroute.audit import AuditEvent, export, stats, verify
+from privroute.audit import export, stats, verify
 from privroute.cli import main
 from privroute.errors import BudgetExceeded
 from privroute.stores import open_store
 from privroute.stores.chain import CHECKPOINT_EVERY, Checkpoint
+from tests.audit_events import KEY
+from tests.audit_events import make_event as _event
 from tests.paths import REPO
 from tests.pg_fixtures import raw_sql
 
 pytestmark = pytest.mark.fast
-
-KEY = b"test-audit-key"
-
-
-def _event(n: int = 0, **fields: Any) -> AuditEvent:
-    base: dict[str, Any] = dict(outcome="answered", policy="general", policy_hash="h" * 64, tenant="acme",
-                                action="redact", sensitivity="confidential", reasons=("pii-present",),
-                                entities={"PERSON": 1 + n % 3}, target="frontier", backend="frontier",
-                                model="gpt-4o-mini", attempts=1, prompt_tokens=10 + n, completion_tokens=5,
-                                cost=0.0001 * n, latency_s=0.01 * n)
-    base.update(fields)
-    return AuditEvent(**base)
-
 
 def _fill(location: "str | Path", count: int, key: bytes | None = KEY, **fields: Any) -> "str | Path":
     store = open_store(location, key=key)
